@@ -1,0 +1,175 @@
+"""Write a synthetic muscle cohort: labelmaps, a MONAI-style datalist with cross-validation folds, ground truth.
+
+Layout of ``output_dir``::
+
+    images/<id>.<format>   one labelmap per subject
+    datalist.json          {"subjects": [...], "folds": [{"train": ids, "val": ids, "test": ids}, ...], ...}
+    ground_truth.csv       group, fold, volume, mid-section extent and every generating parameter
+
+Folds: healthy subjects (Y, OH) are spread over ``num_folds`` folds, stratified by group. In fold k the healthy
+subjects of fold k and *all* sarcopenic subjects are tested, the healthy subjects of fold k+1 validate (checkpoint
+choice and score calibration), and the remaining healthy subjects train.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from nibabel import orientations
+from tqdm import tqdm
+
+from . import phantoms
+from .files import WRITE_SUFFIX, write_csv, write_json, write_labelmap
+
+logger = logging.getLogger(__name__)
+
+DEMO_COUNTS = {"Y": 24, "OH": 24, "OS": 16}
+
+
+def assign_folds(ids_by_group: dict[str, list[str]], num_folds: int, seed: int) -> dict[str, int]:
+    """Fold of each healthy subject, balanced within each healthy group; sarcopenic subjects get none."""
+    rng = np.random.default_rng([seed, 7919])
+    folds: dict[str, int] = {}
+    offset = 0
+    for group in phantoms.HEALTHY_GROUPS:
+        ids = list(ids_by_group.get(group, []))
+        for rank, index in enumerate(rng.permutation(len(ids))):
+            folds[ids[index]] = (rank + offset) % num_folds
+        offset += len(ids)
+    return folds
+
+
+def fold_splits(subjects: list[dict], num_folds: int) -> list[dict[str, list[str]]]:
+    """Train/val/test subject ids of every fold (see the module docstring for the rule)."""
+    splits = []
+    for k in range(num_folds):
+        healthy = [s for s in subjects if s["healthy"]]
+        test = [s["id"] for s in healthy if s["fold"] == k] + [s["id"] for s in subjects if not s["healthy"]]
+        val = [s["id"] for s in healthy if s["fold"] == (k + 1) % num_folds]
+        train = [s["id"] for s in healthy if s["fold"] not in (k, (k + 1) % num_folds)]
+        splits.append({"train": train, "val": val, "test": test})
+    return splits
+
+
+def _reorient(mask: np.ndarray, affine: np.ndarray, axcodes: str) -> tuple[np.ndarray, np.ndarray]:
+    """Store an RAS-aligned array in another axis order/direction, keeping the same world geometry."""
+    transform = orientations.ornt_transform(orientations.axcodes2ornt("RAS"), orientations.axcodes2ornt(axcodes))
+    return (
+        np.ascontiguousarray(orientations.apply_orientation(mask, transform)),
+        affine @ orientations.inv_ornt_aff(transform, mask.shape),
+    )
+
+
+def make_labelmap(shape: phantoms.MuscleShape, spacing, margin_mm: float, multilabel: bool, muscle_label: int):
+    """Labelmap of one subject on an RAS grid: the muscle as ``muscle_label``, optionally two neighbours."""
+    extension = phantoms.NEIGHBOUR_EXTENT_MM if multilabel else 0.0
+    grid, affine = phantoms.world_grid(shape, spacing, margin_mm, posterior_extension_mm=extension)
+    muscle = phantoms.inside(shape, grid)
+    labelmap = np.zeros(muscle.shape, dtype=np.uint8)
+    if multilabel:
+        deep, femur = phantoms.neighbour_structures(shape, grid)
+        other_labels = [value for value in range(1, 4) if value != muscle_label]
+        labelmap[deep] = other_labels[0]
+        labelmap[femur] = other_labels[1]
+    labelmap[muscle] = muscle_label
+    return labelmap, muscle, affine
+
+
+def generate_cohort(
+    output_dir: str | os.PathLike,
+    n_young: int = DEMO_COUNTS["Y"],
+    n_older: int = DEMO_COUNTS["OH"],
+    n_sarcopenic: int = DEMO_COUNTS["OS"],
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    image_format: str = "nii.gz",
+    seed: int = 0,
+    strength: float = 1.0,
+    margin_mm: float = 8.0,
+    max_rotation_deg: float = 4.0,
+    multilabel: bool = False,
+    muscle_label: int = 1,
+    axcodes: str = "RAS",
+    num_folds: int = 5,
+    progress: bool = True,
+) -> Path:
+    """Generate the cohort and return the path of its datalist. Deterministic for a given ``seed``.
+
+    A subject's shape depends only on ``seed``, its group and its index, so growing a group keeps earlier subjects.
+    """
+    suffix = "." + image_format.lstrip(".")
+    if WRITE_SUFFIX.get(suffix) != suffix:
+        raise ValueError(f"image_format must be one of nii.gz, nii, nrrd, mha; got {image_format!r}")
+    if not 1 <= muscle_label <= 255:
+        raise ValueError(f"muscle_label must be in 1..255, got {muscle_label}")
+    counts = {"Y": n_young, "OH": n_older, "OS": n_sarcopenic}
+    healthy_total = n_young + n_older
+    if num_folds < 3 or healthy_total < num_folds:
+        raise ValueError(f"{healthy_total} healthy subjects cannot fill {num_folds} folds of train/val/test")
+    out = Path(output_dir)
+    ids_by_group = {g: [f"{g}_{i:03d}" for i in range(n)] for g, n in counts.items()}
+    folds = assign_folds(ids_by_group, num_folds, seed)
+
+    subjects, truth = [], []
+    jobs = [(g, i) for g in phantoms.GROUPS for i in range(counts[g])]
+    for group, index in tqdm(jobs, desc="phantoms", disable=not progress):
+        rng = np.random.default_rng([seed, phantoms.GROUPS.index(group), index])
+        shape = phantoms.sample_shape(group, rng, strength=strength, max_rotation_deg=max_rotation_deg)
+        labelmap, muscle, affine = make_labelmap(shape, spacing, margin_mm, multilabel, muscle_label)
+        width, thickness = phantoms.mid_section_extent(muscle, affine)
+        subject_id = ids_by_group[group][index]
+        stored, stored_affine = _reorient(labelmap, affine, axcodes)
+        image = f"images/{subject_id}{suffix}"
+        write_labelmap(stored, stored_affine, out / image)
+        healthy = group in phantoms.HEALTHY_GROUPS
+        fold = folds.get(subject_id)
+        subjects.append({"id": subject_id, "image": image, "group": group, "healthy": healthy, "fold": fold})
+        params = {k: v for k, v in shape.to_dict().items() if k not in ("perturbation", "rotation_deg")}
+        rotation = dict(zip(("rotation_x_deg", "rotation_y_deg", "rotation_z_deg"), shape.rotation_deg, strict=True))
+        truth.append(
+            {
+                "id": subject_id,
+                "group": group,
+                "healthy": int(healthy),
+                "fold": "" if fold is None else fold,
+                "volume_ml": float(muscle.sum() * np.prod(spacing) / 1000.0),
+                "mid_width_mm": width,
+                "mid_thickness_mm": thickness,
+                "mid_aspect": thickness / width,
+                **params,
+                **rotation,
+            }
+        )
+    datalist = {
+        "name": "synthetic rectus femoris cohort",
+        "description": "Synthetic muscle labelmaps: young healthy (Y), older healthy (OH), older sarcopenic (OS).",
+        "generator": {
+            "seed": seed,
+            "spacing": list(spacing),
+            "format": suffix,
+            "strength": strength,
+            "margin_mm": margin_mm,
+            "max_rotation_deg": max_rotation_deg,
+            "multilabel": multilabel,
+            "axcodes": axcodes,
+        },
+        "label": muscle_label,
+        "num_folds": num_folds,
+        "subjects": subjects,
+        "folds": fold_splits(subjects, num_folds),
+    }
+    write_csv(truth, out / "ground_truth.csv")
+    path = write_json(datalist, out / "datalist.json")
+    logger.info("wrote %d subjects to %s", len(subjects), out)
+    return path
+
+
+def ensure_demo_cohort(dataset_dir: str | os.PathLike, **kwargs) -> Path:
+    """Generate the default demo cohort into ``dataset_dir`` unless its datalist already exists."""
+    datalist = Path(dataset_dir) / "datalist.json"
+    if datalist.exists():
+        return datalist
+    logger.info("generating the demo cohort in %s", dataset_dir)
+    return generate_cohort(dataset_dir, **kwargs)

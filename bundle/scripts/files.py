@@ -1,0 +1,105 @@
+"""File helpers shared by the cohort generator, the engines and the study: atomic writes and safe names.
+
+Every file the bundle writes goes through :func:`atomic_path`, so that a killed run leaves either the previous
+complete file or none, never a truncated one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+# Formats written as a single file; a detached MetaImage header (.mhd + .raw) is written as .mha instead.
+WRITE_SUFFIX = {".nii.gz": ".nii.gz", ".nii": ".nii", ".nrrd": ".nrrd", ".mha": ".mha", ".mhd": ".mha"}
+
+
+def image_suffix(path: str | os.PathLike) -> str:
+    """The image format suffix of ``path`` (``.nii.gz`` counts as one suffix), or a ValueError naming the file."""
+    name = Path(path).name.lower()
+    for suffix in IMAGE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    raise ValueError(f"{path}: unsupported image format; expected one of {', '.join(IMAGE_SUFFIXES)}")
+
+
+def image_stem(path: str | os.PathLike) -> str:
+    """File name of ``path`` without its image suffix."""
+    name = Path(path).name
+    return name[: len(name) - len(image_suffix(path))]
+
+
+def safe_id(text: str, max_length: int = 100) -> str:
+    """A subject id usable as a file name: no path separators, no leading dots, only ``[A-Za-z0-9._-]``."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).lstrip(".")[:max_length]
+    if not cleaned.strip("_"):
+        raise ValueError(f"subject id {text!r} has no usable characters")
+    return cleaned
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` that replaces ``path`` only if the block finishes without error."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(target.suffixes[-2:]) if target.name.endswith(".nii.gz") else target.suffix
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(data: object, path: str | os.PathLike) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=4, default=_json_default) + "\n")
+    return Path(path)
+
+
+def write_csv(rows: Sequence[Mapping[str, object]], path: str | os.PathLike) -> Path:
+    """Write dict rows with the union of their keys as columns, in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        columns += [key for key in row if key not in columns]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return Path(path)
+
+
+def write_labelmap(array: np.ndarray, affine: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a 3D label array with its RAS affine through MONAI's writers (nibabel for NIfTI, ITK otherwise)."""
+    from monai.data import ITKWriter, NibabelWriter
+
+    path = Path(path)
+    suffix = image_suffix(path)
+    if WRITE_SUFFIX[suffix] != suffix:
+        raise ValueError(f"{path}: write {WRITE_SUFFIX[suffix]} instead of {suffix}")
+    writer = NibabelWriter(output_dtype=np.uint8) if suffix.startswith(".nii") else ITKWriter(output_dtype=np.uint8)
+    writer.set_data_array(np.asarray(array, dtype=np.uint8), channel_dim=None)
+    affine = np.asarray(affine, dtype=np.float64)
+    writer.set_metadata({"affine": affine, "original_affine": affine}, resample=False)
+    with atomic_path(path) as tmp:
+        writer.write(str(tmp))
+    return path
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
