@@ -88,8 +88,9 @@ def write_labelmap(array: np.ndarray, affine: np.ndarray, path: str | os.PathLik
         raise ValueError(f"{path}: write {WRITE_SUFFIX[suffix]} instead of {suffix}")
     writer = NibabelWriter(output_dtype=np.uint8) if suffix.startswith(".nii") else ITKWriter(output_dtype=np.uint8)
     writer.set_data_array(np.asarray(array, dtype=np.uint8), channel_dim=None)
-    affine = np.asarray(affine, dtype=np.float64)
-    writer.set_metadata({"affine": affine, "original_affine": affine}, resample=False)
+    # The affine is used as is (no resampling). ``set_metadata(resample=False)`` would do the same but, in MONAI
+    # 1.6.1, truncates a permuted or oblique affine to 2D and fails, so it is set directly.
+    writer.affine = np.asarray(affine, dtype=np.float64)
     with atomic_path(path) as tmp:
         writer.write(str(tmp))
     return path

@@ -1,0 +1,110 @@
+"""Point sampling: what the decoder sees of a labelmap during training and latent fitting.
+
+Volumes are never fed whole. ``FindSurfaced`` (deterministic, so ``CacheDataset`` keeps its result) lists the
+voxels on either side of the boundary once per subject; ``SamplePointsd`` (random) then draws, at each step, points
+near that boundary (jittered by about a voxel) and points uniformly in the mask's bounding box, with their occupancy.
+The cost per step depends on the number of points, not on the volume size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, Randomizable
+from scipy import ndimage
+
+from .geometry import lookup_nearest, to_model, voxel_spacing, voxel_to_world
+from .transforms import LabelmapError, source_name
+
+
+def boundary_voxels(mask: np.ndarray) -> np.ndarray:
+    """Indices ``[M, 3]`` of voxels inside or outside the mask that have a 6-neighbour of the other kind."""
+    structure = ndimage.generate_binary_structure(3, 1)
+    inner = mask & ~ndimage.binary_erosion(mask, structure, border_value=0)
+    outer = ndimage.binary_dilation(mask, structure) & ~mask
+    return np.argwhere(inner | outer).astype(np.int32)
+
+
+class FindSurfaced(MapTransform):
+    """Store the boundary voxel indices, which ``SamplePointsd`` draws from and takes the bounding box of."""
+
+    def __init__(self, keys: KeysCollection, surface_key: str = "surface", allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.surface_key = surface_key
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            mask = np.asarray(torch.as_tensor(d[key])[0].cpu(), dtype=bool)
+            if not mask.any():
+                raise LabelmapError(f"{source_name(d[key])}: the mask is empty after resampling")
+            d[self.surface_key] = boundary_voxels(mask)
+        return d
+
+
+class SamplePointsd(Randomizable, MapTransform):
+    """Draw ``num_points`` points of a binary mask with their occupancy, in the model frame.
+
+    A fraction ``surface_fraction`` lies near the boundary (a boundary voxel plus Gaussian jitter of
+    ``jitter_voxels``); the rest is uniform in the mask's bounding box grown by ``box_margin_mm``. Along a sparse
+    axis (see ``SparseSlicesd``) points stay on the kept slices. Writes ``points`` ``[N, 3]`` and ``occupancy``
+    ``[N, 1]`` (float32) and leaves the inputs untouched, so cached items can be reused without copying.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        num_points: int = 4096,
+        surface_fraction: float = 0.6,
+        jitter_voxels: float = 1.0,
+        box_margin_mm: float = 8.0,
+        coordinate_scale: float = 0.02,
+        centre_key: str = "centre",
+        surface_key: str = "surface",
+        points_key: str = "points",
+        occupancy_key: str = "occupancy",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        if num_points < 1 or not 0.0 <= surface_fraction <= 1.0:
+            raise ValueError(f"invalid sampling: num_points={num_points}, surface_fraction={surface_fraction}")
+        self.num_points = num_points
+        self.surface_fraction = surface_fraction
+        self.jitter_voxels = jitter_voxels
+        self.box_margin_mm = box_margin_mm
+        self.coordinate_scale = coordinate_scale
+        self.centre_key, self.surface_key = centre_key, surface_key
+        self.points_key, self.occupancy_key = points_key, occupancy_key
+
+    def randomize(self, data=None) -> None:  # sampling draws from self.R directly, per call
+        pass
+
+    def sample_indices(self, mask: np.ndarray, surface: np.ndarray, spacing: np.ndarray, sparse_axis) -> np.ndarray:
+        """Fractional voxel indices ``[N, 3]`` of the sampled points."""
+        n_surface = int(round(self.num_points * self.surface_fraction))
+        picked = surface[self.R.randint(0, len(surface), size=n_surface)].astype(np.float64)
+        near = picked + self.R.normal(0.0, self.jitter_voxels, size=picked.shape)
+        margin = self.box_margin_mm / spacing  # the boundary voxels bound the mask (plus one voxel)
+        low, high = surface.min(axis=0) - margin, surface.max(axis=0) + margin
+        uniform = self.R.uniform(low, high, size=(self.num_points - n_surface, 3))
+        indices = np.concatenate([near, uniform])
+        if sparse_axis is not None:
+            indices[:, sparse_axis] = np.clip(np.rint(indices[:, sparse_axis]), 0, mask.shape[sparse_axis] - 1)
+        return indices
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = d[key]
+            mask = torch.as_tensor(image)[0].cpu().numpy()  # a view: no copy of the volume per step
+            surface = d.get(self.surface_key)
+            surface = surface if surface is not None else boundary_voxels(mask.astype(bool))
+            affine = image.affine
+            indices = self.sample_indices(mask, surface, voxel_spacing(affine), image.meta.get("sparse_axis"))
+            world = voxel_to_world(indices, affine)
+            d[self.points_key] = torch.from_numpy(to_model(world, d[self.centre_key], self.coordinate_scale))
+            d[self.occupancy_key] = torch.from_numpy(lookup_nearest(mask, indices).astype(np.float32)[:, None])
+        return d

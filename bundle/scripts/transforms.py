@@ -1,0 +1,163 @@
+"""Dictionary transforms MONAI lacks for shape labelmaps: validation, label selection, centring, sparse slices.
+
+They sit between MONAI's own ``LoadImaged``/``EnsureChannelFirstd``/``Orientationd``/``Spacingd`` in the configs.
+Every error names the file it comes from, so that a user with a folder of segmentations knows which one to fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable, Mapping, Sequence
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.data import MetaTensor
+from monai.transforms import LoadImaged, MapTransform
+
+from .files import image_suffix
+from .geometry import as_numpy_affine, check_spacing, voxel_to_world
+
+
+class LabelmapError(ValueError):
+    """A labelmap that cannot be used; the message starts with the file name."""
+
+
+def source_name(image) -> str:
+    """The file an image was loaded from, for error messages."""
+    meta = getattr(image, "meta", {}) or {}
+    return str(meta.get("filename_or_obj", "<in-memory image>"))
+
+
+class LoadLabelmapd(LoadImaged):
+    """``LoadImaged`` restricted to labelmap formats, turning every reading failure into one clear LabelmapError."""
+
+    def __call__(self, data, reader=None):
+        for key in self.key_iterator(dict(data)):
+            path = data[key]
+            if isinstance(path, (str, os.PathLike)):
+                try:
+                    image_suffix(path)
+                except ValueError as error:
+                    raise LabelmapError(str(error)) from None
+                if not os.path.isfile(path):
+                    raise LabelmapError(f"{path}: file not found")
+        try:
+            return super().__call__(data, reader)
+        except Exception as error:
+            paths = ", ".join(str(data[k]) for k in self.key_iterator(dict(data)))
+            reason = " ".join(str(error).split())[:300]
+            raise LabelmapError(f"{paths}: cannot be read as an image ({type(error).__name__}: {reason})") from None
+
+
+class CheckLabelmapd(MapTransform):
+    """Reject what is not a single-channel 3D labelmap of finite integer values with a plausible geometry.
+
+    Runs right after ``EnsureChannelFirstd``. ``max_voxels`` guards memory against absurdly large volumes.
+    """
+
+    def __init__(self, keys: KeysCollection, max_voxels: int = 512**3, allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.max_voxels = max_voxels
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = d[key]
+            name = source_name(image)
+            if image.ndim != 4 or image.shape[0] != 1:
+                spatial = tuple(image.shape[1:]) if image.ndim > 1 else tuple(image.shape)
+                raise LabelmapError(
+                    f"{name}: expected a 3D labelmap, got an image of {image.ndim - 1} spatial dimension(s) "
+                    f"and {image.shape[0]} channel(s), shape {spatial}"
+                )
+            if image.numel() > self.max_voxels:
+                raise LabelmapError(f"{name}: {image.numel()} voxels exceed the limit of {self.max_voxels}")
+            if min(image.shape[1:]) < 2:
+                raise LabelmapError(f"{name}: a 3D labelmap needs at least 2 voxels along every axis")
+            values = image.as_tensor() if isinstance(image, MetaTensor) else torch.as_tensor(image)
+            if values.is_floating_point():
+                if not torch.isfinite(values).all():
+                    raise LabelmapError(f"{name}: contains NaN or infinite values; a labelmap holds integer labels")
+                if not torch.equal(values, values.round()):
+                    raise LabelmapError(f"{name}: contains non-integer values; a labelmap holds integer labels")
+            if isinstance(image, MetaTensor):
+                try:
+                    check_spacing(image.affine, name)
+                except ValueError as error:
+                    raise LabelmapError(str(error)) from None
+        return d
+
+
+class SelectLabeld(MapTransform):
+    """Binarise a labelmap to the muscle given by ``label`` (one value or several, merged), as uint8 {0, 1}."""
+
+    def __init__(self, keys: KeysCollection, label: int | Sequence[int] = 1, allow_missing_keys: bool = False):
+        super().__init__(keys, allow_missing_keys)
+        self.labels = [int(v) for v in np.atleast_1d(label)]
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = d[key]
+            mask = torch.isin(torch.as_tensor(image).round().to(torch.int64), torch.tensor(self.labels))
+            if not mask.any():
+                present = torch.unique(torch.as_tensor(image)).tolist()
+                shown = ", ".join(f"{v:g}" for v in present[:10]) + (", ..." if len(present) > 10 else "")
+                problem = "is empty (no foreground voxel)" if present == [0] else f"has no label {self.labels}"
+                raise LabelmapError(f"{source_name(image)}: the labelmap {problem}; values present: {shown}")
+            out = mask.to(torch.uint8)
+            d[key] = MetaTensor(out, meta=image.meta) if isinstance(image, MetaTensor) else out
+        return d
+
+
+class CentreOnMassd(MapTransform):
+    """Record the mask's centre of mass in world mm under ``centre_key``; the decoder's frame is centred on it.
+
+    The image is left untouched: the model frame is derived from world coordinates, so that decoding can later
+    target any grid, the input's own included.
+    """
+
+    def __init__(self, keys: KeysCollection, centre_key: str = "centre", allow_missing_keys: bool = False) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.centre_key = centre_key
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = d[key]
+            indices = torch.nonzero(torch.as_tensor(image)[0]).to(torch.float64).mean(dim=0).numpy()
+            d[self.centre_key] = voxel_to_world(indices, image.affine).astype(np.float32)
+        return d
+
+
+class SparseSlicesd(MapTransform):
+    """Keep every ``step``-th slice along ``axis`` (sparse input), with the kept slices at their true positions.
+
+    The result is a valid volume whose slice spacing is ``step`` times larger; ``meta['sparse_axis']`` tells the
+    point sampler to sample only on the kept slices, where the labelmap is known.
+    """
+
+    def __init__(
+        self, keys: KeysCollection, step: int = 1, axis: int = 2, offset: int = 0, allow_missing_keys: bool = False
+    ):
+        super().__init__(keys, allow_missing_keys)
+        if step < 1 or axis not in (0, 1, 2) or not 0 <= offset < step:
+            raise ValueError(f"invalid sparse slicing: step={step}, axis={axis}, offset={offset}")
+        self.step, self.axis, self.offset = step, axis, offset
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        if self.step == 1:
+            return d
+        for key in self.key_iterator(d):
+            image = d[key]
+            index = [slice(None)] * 4
+            index[self.axis + 1] = slice(self.offset, None, self.step)
+            kept = torch.as_tensor(image)[tuple(index)].clone()
+            affine = as_numpy_affine(image.affine).copy()
+            affine[:3, 3] += affine[:3, self.axis] * self.offset
+            affine[:3, self.axis] *= self.step
+            meta = dict(image.meta, affine=torch.as_tensor(affine), sparse_axis=self.axis)
+            d[key] = MetaTensor(kept, meta=meta)
+        return d
