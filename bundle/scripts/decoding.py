@@ -80,7 +80,9 @@ def decode_coarse_to_fine(
             for k in (0, 1)
         ]
         mixed = np.minimum.reduce(corners) != np.maximum.reduce(corners)
-        refine = ndimage.binary_dilation(mixed, np.ones((3, 3, 3), dtype=bool))
+        # Neighbours of mixed cells are refined too while cells are large, where a thin part of the shape could
+        # slip between lattice nodes; cells of two voxels or less cannot hide one.
+        refine = ndimage.binary_dilation(mixed, np.ones((3, 3, 3), dtype=bool)) if steps.max() > 2 else mixed
         fill = _expand(np.where(refine, UNKNOWN, corners[0]).astype(np.int8), steps, padded)
         settle = (occupancy == UNKNOWN) & (fill != UNKNOWN)
         occupancy[settle] = fill[settle]

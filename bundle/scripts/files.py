@@ -96,6 +96,24 @@ def write_labelmap(array: np.ndarray, affine: np.ndarray, path: str | os.PathLik
     return path
 
 
+def latest_checkpoint(folder: str | os.PathLike) -> str | None:
+    """The training checkpoint in ``folder`` that went furthest: ``checkpoint_epoch=<n>.pt`` files and
+    ``model_final.pt`` (written when training ends or stops on an error), compared by the trainer's iteration."""
+    import torch
+
+    best: tuple[int, str] | None = None
+    candidates = sorted(Path(folder).glob("*checkpoint_epoch=*.pt")) + sorted(Path(folder).glob("model_final.pt"))
+    for path in candidates:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            iteration = int(state["trainer"]["iteration"])
+        except Exception:  # not a training checkpoint, or unreadable: never resume from it
+            continue
+        if best is None or iteration >= best[0]:
+            best = (iteration, str(path))
+    return None if best is None else best[1]
+
+
 def _json_default(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()

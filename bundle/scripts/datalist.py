@@ -1,0 +1,108 @@
+"""Which files a workflow reads: a fold's split of a cohort datalist, or every labelmap in a folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from .files import IMAGE_SUFFIXES, image_stem, safe_id
+
+SPLITS = ("train", "val", "test")
+
+
+class DatalistError(ValueError):
+    """A datalist that cannot be used; the message names the file."""
+
+
+def read_datalist(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise DatalistError(f"{path}: datalist not found")
+    try:
+        datalist = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DatalistError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(datalist.get("subjects"), list) or not isinstance(datalist.get("folds"), list):
+        raise DatalistError(f"{path}: expected 'subjects' and 'folds' lists (see scripts/cohort.py)")
+    return datalist
+
+
+def load_split(datalist_path: str | os.PathLike, fold: int, split: str, dataset_dir: str | None = None) -> list[dict]:
+    """Items ``{"id", "image", "group", "healthy", "fold"}`` of ``split`` in ``fold``, with absolute image paths.
+
+    ``fold`` is -1 for subjects that belong to no fold (those always tested).
+
+    Training items also get ``case_index``, their row in the latent table. Images are relative to ``dataset_dir``
+    (default: the datalist's folder). Duplicate ids and missing files are reported all at once.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    datalist = read_datalist(datalist_path)
+    folds = datalist["folds"]
+    if not 0 <= int(fold) < len(folds):
+        raise DatalistError(f"{datalist_path}: fold {fold} does not exist (folds 0..{len(folds) - 1})")
+    base = Path(dataset_dir) if dataset_dir else Path(datalist_path).parent
+    subjects: dict[str, dict] = {}
+    for subject in datalist["subjects"]:
+        if subject["id"] in subjects:
+            raise DatalistError(f"{datalist_path}: subject id {subject['id']!r} appears more than once")
+        subjects[subject["id"]] = subject
+    items, missing = [], []
+    for subject_id in folds[int(fold)][split]:
+        if subject_id not in subjects:
+            raise DatalistError(f"{datalist_path}: fold {fold} lists unknown subject {subject_id!r}")
+        subject = dict(subjects[subject_id], id=safe_id(subject_id))
+        if subject.get("fold") is None:  # never a healthy test fold (e.g. sarcopenic); None does not collate
+            subject["fold"] = -1
+        subject["image"] = str((base / subject["image"]).resolve())
+        missing += [subject["image"]] if not Path(subject["image"]).is_file() else []
+        items.append(subject)
+    if missing:
+        raise DatalistError(f"{datalist_path}: {len(missing)} image(s) not found: {', '.join(missing[:5])}")
+    if split == "train":
+        for index, item in enumerate(items):
+            item["case_index"] = index
+    return items
+
+
+def list_labelmaps(folder: str | os.PathLike) -> list[dict]:
+    """Every labelmap file directly in ``folder``, as items ``{"id", "image"}`` sorted by file name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatalistError(f"{folder}: input folder not found")
+    items, seen = [], {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES) and not path.name.startswith("."):
+            subject_id = safe_id(image_stem(path))
+            if subject_id in seen:
+                raise DatalistError(f"{path}: subject id {subject_id!r} already used by {seen[subject_id]}")
+            seen[subject_id] = path
+            items.append({"id": subject_id, "image": str(path.resolve())})
+    if not items:
+        raise DatalistError(f"{folder}: no labelmap ({', '.join(IMAGE_SUFFIXES)}) found")
+    return items
+
+
+def file_items(files: list[str]) -> list[dict]:
+    """Items for an explicit list of labelmap files; ids from the file names (which must then be unique)."""
+    items, seen = [], {}
+    for file in files:
+        path = Path(file)
+        subject_id = safe_id(image_stem(path))
+        if subject_id in seen:
+            raise DatalistError(f"{path}: subject id {subject_id!r} already used by {seen[subject_id]}")
+        seen[subject_id] = path
+        items.append({"id": subject_id, "image": str(path.resolve())})
+    if not items:
+        raise DatalistError("the list of input files is empty")
+    return items
+
+
+def inference_items(dataset_dir: str, fold: int = 0, split: str = "test", files: list[str] | None = None) -> list[dict]:
+    """What inference reads: ``files`` if given; else a cohort folder (with ``datalist.json``) gives the fold's
+    split, and any other folder all of its labelmaps."""
+    if files is not None:
+        return file_items(list(files))
+    datalist = Path(dataset_dir) / "datalist.json"
+    return load_split(datalist, fold, split) if datalist.is_file() else list_labelmaps(dataset_dir)
