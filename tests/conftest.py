@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,12 @@ def demo_cohort(tmp_path_factory) -> Path:
     return out
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def load_datalist(cohort: Path) -> dict:
     return json.loads((cohort / "datalist.json").read_text())
 
@@ -50,3 +57,45 @@ def run_bundle_cli(*args: str, cwd: Path = BUNDLE_ROOT, env: dict | None = None,
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+# Overrides that make a training run take seconds on the tiny cohort (the tests' budgets, not the bundle's).
+TINY_TRAINING = {
+    "epochs": "4",
+    "val_interval": "2",
+    "checkpoint_interval": "1",
+    "subjects_per_batch": "2",
+    "points_per_subject": "512",
+    "fit_points": "2048",
+    "fit_points_per_iteration": "256",
+    "fit_iterations": "10",
+    "fit_batch_size": "4",
+    "target_spacing": "[2.5,2.5,2.5]",
+    "coarse_mm": "5.0",
+}
+
+
+def cli_overrides(values: dict) -> list[str]:
+    return [item for key, value in values.items() for item in (f"--{key}", str(value))]
+
+
+def train_tiny(cohort: Path, run_dir: Path, **extra) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run`` of train.json on the tiny cohort, outputs under ``run_dir``."""
+    overrides = {
+        **TINY_TRAINING,
+        "dataset_dir": str(cohort),
+        "ckpt_dir": str(run_dir / "models"),
+        "output_dir": str(run_dir / "eval"),
+        **extra,
+    }
+    return run_bundle_cli("monai.bundle", "run", "--config_file", "configs/train.json", *cli_overrides(overrides))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_cohort, tmp_path_factory) -> Path:
+    """A model trained on the tiny cohort (fold 0) through the bundle's CLI; returns its run folder."""
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    result = train_tiny(tiny_cohort, run_dir)
+    (run_dir / "train.log").write_text(result.stdout + result.stderr)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir

@@ -69,8 +69,12 @@ class LatentFitter:
         self.bf16, self.seed = bf16, seed
         self.loss = OccupancyLoss()
 
-    def initial_codes(self, train_codes: torch.Tensor, batch: int, generator: torch.Generator) -> torch.Tensor:
-        """``[restarts * batch, D]`` starting codes: the mean training code, then random training codes."""
+    def initial_codes(self, train_codes: torch.Tensor, batch: int) -> torch.Tensor:
+        """``[restarts * batch, D]`` starting codes: the mean training code, then random training codes.
+
+        Their generator is separate from the point sampling's, so that restart 0 is the fit without restarts.
+        """
+        generator = torch.Generator().manual_seed(self.seed + 1)
         starts = [train_codes.mean(dim=0, keepdim=True).expand(batch, -1)]
         for _ in range(1, self.restarts):
             rows = torch.randint(0, len(train_codes), (batch,), generator=generator)
@@ -85,7 +89,7 @@ class LatentFitter:
     def fit(self, decoder: OccupancyDecoder, points, occupancy, train_codes: torch.Tensor) -> dict[str, torch.Tensor]:
         batch, num_points = points.shape[:2]
         generator = torch.Generator().manual_seed(self.seed)
-        codes = torch.nn.Parameter(self.initial_codes(train_codes.to(points.device), batch, generator))
+        codes = torch.nn.Parameter(self.initial_codes(train_codes.to(points.device), batch))
         all_points = points.repeat(self.restarts, 1, 1)
         all_occupancy = occupancy.repeat(self.restarts, 1, 1)
         optimizer = torch.optim.Adam([codes], lr=self.lr)

@@ -38,9 +38,10 @@ def image_stem(path: str | os.PathLike) -> str:
 
 
 def safe_id(text: str, max_length: int = 100) -> str:
-    """A subject id usable as a file name: no path separators, no leading dots, only ``[A-Za-z0-9._-]``."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).lstrip(".")[:max_length]
-    if not cleaned.strip("_"):
+    """A subject id usable as a file name: only ``[A-Za-z0-9._-]``, no path separator, no '..', no leading dot."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip("._-")[:max_length]
+    if not cleaned:
         raise ValueError(f"subject id {text!r} has no usable characters")
     return cleaned
 

@@ -63,7 +63,8 @@ class AutoDecoderLossHandler:
     """Feeds the epoch to the loss (code-regularisation warm-up) and publishes its parts as epoch metrics.
 
     Attach it before the handlers that report metrics (StatsHandler, MLFlowHandler): at the end of an epoch it
-    writes ``train_bce``, ``train_dice_loss``, ``train_code_reg``, ``train_code_norm`` and ``train_point_dice``.
+    writes the epoch means ``train_loss``, ``train_bce``, ``train_dice_loss``, ``train_code_reg``,
+    ``train_code_norm`` and ``train_point_dice``.
     """
 
     def __init__(self, loss: AutoDecoderLoss) -> None:
@@ -95,7 +96,8 @@ class HealthyReferenceHandler:
     """Rebuilds the healthy reference from each validation run, before the checkpoint of that run is saved.
 
     The latent model is fitted on the current training codes; the score distributions are those of the
-    validation subjects, fitted like new subjects. Attach to the validator, before its CheckpointSaver.
+    validation subjects, fitted like new subjects (on every rank, when validation is distributed). Attach to the
+    validator, before its CheckpointSaver.
     """
 
     def __init__(self, reference: HealthyReference, latent_table: LatentTable, scores_key: str = "scores") -> None:
@@ -116,12 +118,21 @@ class HealthyReferenceHandler:
             self.rows.append(item[self.scores_key])
             self.codes.append(item["pred"]["code"].detach().cpu())
 
+    def gathered(self) -> tuple[list[dict], list[torch.Tensor]]:
+        """Rows and codes of every rank when validation is distributed (each rank fitted its share)."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return self.rows, self.codes
+        shares: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(shares, (self.rows, self.codes))
+        return [r for rows, _ in shares for r in rows], [c for _, codes in shares for c in codes]
+
     def epoch_completed(self, engine: Engine) -> None:
-        if not self.rows:
+        rows, codes = self.gathered()
+        if not rows:
             return
         self.reference.fit_latent(self.latent_table.codes.weight)
-        latent = self.reference.latent_distance(torch.stack(self.codes))
-        scores = {name: np.array([row[name] for row in self.rows]) for name in ("recon_score", "hd95_mm", "asd_mm")}
+        latent = self.reference.latent_distance(torch.stack(codes))
+        scores = {name: np.array([row[name] for row in rows]) for name in ("recon_score", "hd95_mm", "asd_mm")}
         self.reference.calibrate({**scores, "latent_distance": latent})
         engine.state.metrics["val_hd95_mm"] = float(np.mean(scores["hd95_mm"]))
         engine.state.metrics["val_latent_distance"] = float(np.mean(latent))

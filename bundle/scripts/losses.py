@@ -57,6 +57,7 @@ class AutoDecoderLoss(nn.Module):
         code_norm = pred["codes"].pow(2).sum(dim=1).mean()
         total = parts["total"].mean() + self.current_code_weight * code_norm
         self.last_parts = {
+            "loss": float(total),
             "bce": float(parts["bce"].mean()),
             "dice_loss": float(parts["dice_loss"].mean()),
             "code_norm": float(code_norm),

@@ -1,0 +1,93 @@
+"""The checks a MONAI Model Zoo bundle must pass: workflow properties, network I/O, TorchScript export."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import BUNDLE_ROOT, free_port, run_bundle_cli
+from monai.bundle import ConfigWorkflow
+
+CONFIGS = BUNDLE_ROOT / "configs"
+
+
+@pytest.mark.parametrize(
+    "workflow_type, files",
+    [
+        ("train", ["train.json"]),
+        ("train", ["train.json", "evaluate.json"]),
+        ("train", ["train.json", "multi_gpu_train.json"]),
+        ("infer", ["inference.json"]),
+    ],
+)
+def test_workflow_properties_are_complete(tiny_cohort, tmp_path, workflow_type, files, monkeypatch):
+    monkeypatch.syspath_prepend(str(BUNDLE_ROOT))
+    workflow = ConfigWorkflow(
+        workflow_type=workflow_type,
+        config_file=[str(CONFIGS / f) for f in files],
+        logging_file=False,
+        bundle_root=str(BUNDLE_ROOT),
+        dataset_dir=str(tiny_cohort),
+        ckpt_dir=str(tmp_path),
+        output_dir=str(tmp_path),
+        target_spacing=[2.5, 2.5, 2.5],
+    )
+    if "multi_gpu_train.json" in files:  # a one-process gloo group, as torchrun would set up
+        for name, value in {
+            "RANK": "0",
+            "WORLD_SIZE": "1",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(free_port()),
+        }.items():
+            monkeypatch.setenv(name, value)
+    workflow.initialize()
+    try:
+        assert workflow.check_properties() == []
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def test_network_input_and_output_match_the_metadata():
+    result = run_bundle_cli(
+        "monai.bundle",
+        "verify_net_in_out",
+        "--net_id",
+        "network_def",
+        "--meta_file",
+        "configs/metadata.json",
+        "--config_file",
+        "configs/inference.json",
+        "--device",
+        "cpu",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "data shape of network is verified with no error" in result.stdout + result.stderr
+
+
+def test_shipped_model_exports_to_torchscript(tmp_path):
+    exported = tmp_path / "model.ts"
+    result = run_bundle_cli(
+        "monai.bundle",
+        "ckpt_export",
+        "--net_id",
+        "network_def",
+        "--filepath",
+        str(exported),
+        "--ckpt_file",
+        "models/model.pt",
+        "--key_in_ckpt",
+        "network_def",
+        "--meta_file",
+        "configs/metadata.json",
+        "--config_file",
+        "configs/inference.json",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    scripted = torch.jit.load(str(exported))
+    state = torch.load(BUNDLE_ROOT / "models" / "model.pt", weights_only=True)["network_def"]
+    field = torch.randn(1, 131, 3, 4, 5)
+    from scripts.networks import OccupancyDecoder
+
+    decoder = OccupancyDecoder().eval()
+    decoder.load_state_dict(state)
+    torch.testing.assert_close(scripted(field), decoder(field))

@@ -1,0 +1,157 @@
+"""inference.json through ``python -m monai.bundle run``: outputs on each input's own grid, scores, decisions."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import itk
+import nibabel as nib
+import numpy as np
+import pytest
+from conftest import TINY_TRAINING, cli_overrides, run_bundle_cli
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import roc_auc_score
+
+from scripts.cohort import generate_cohort
+
+FIT = {k: TINY_TRAINING[k] for k in ("fit_points", "fit_points_per_iteration", "fit_iterations", "target_spacing")}
+
+
+def _header(path):
+    """Shape and RAS affine of a labelmap file, read by nibabel (NIfTI) or ITK (others)."""
+    if path.name.endswith((".nii", ".nii.gz")):
+        image = nib.load(path)
+        return image.shape, image.affine
+    image = itk.imread(str(path))
+    direction = np.array(image.GetDirection()) * np.array(image.GetSpacing())
+    affine = np.eye(4)
+    affine[:3, :3], affine[:3, 3] = direction, np.array(image.GetOrigin())
+    lps_to_ras = np.diag([-1.0, -1.0, 1.0, 1.0])
+    return tuple(itk.size(image))[::1], lps_to_ras @ affine
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory):
+    """A user's folder: NIfTI RAS, NRRD LPS anisotropic and MetaImage PIR labelmaps of different subjects."""
+    root = tmp_path_factory.mktemp("mixed")
+    folder = root / "inputs"
+    folder.mkdir()
+    common = {"n_young": 2, "n_older": 1, "n_sarcopenic": 1, "num_folds": 3, "progress": False}
+    variants = [("nii.gz", (2.5, 2.5, 2.5), "RAS"), ("nrrd", (2.0, 2.0, 3.5), "LPS"), ("mha", (2.5, 2.5, 2.5), "PIR")]
+    for fmt, spacing, axcodes in variants:
+        generate_cohort(root / fmt, spacing=spacing, image_format=fmt, axcodes=axcodes, **common)
+    shutil.copy(root / "nii.gz/images/Y_000.nii.gz", folder / "alpha.nii.gz")
+    shutil.copy(root / "nrrd/images/OS_000.nrrd", folder / "beta.nrrd")
+    shutil.copy(root / "mha/images/OH_000.mha", folder / "gamma.mha")
+    return folder
+
+
+def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_path):
+    out = tmp_path / "out"
+    args = {
+        **FIT,
+        "dataset_dir": str(mixed_folder),
+        "ckpt_path": str(tiny_model / "models" / "model.pt"),
+        "output_dir": str(out),
+        "output_ext": "auto",
+    }
+    result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for source in sorted(mixed_folder.iterdir()):
+        stem, ext = source.name.split(".", 1)
+        for kind in ("recon", "anomaly_map"):
+            written = out / f"{stem}_{kind}.{ext}"
+            shape, affine = _header(written)
+            source_shape, source_affine = _header(source)
+            assert shape == source_shape, (written, shape, source_shape)
+            np.testing.assert_allclose(affine, source_affine, atol=1e-4)
+        assert np.load(out / f"{stem}_code.npy").shape == (128,)
+        assert (out / "figures" / f"{stem}_overlay.png").is_file()
+    anomaly = nib.load(out / "alpha_anomaly_map.nii.gz").get_fdata()
+    assert set(np.unique(anomaly)) <= {0, 1, 2}
+
+    with open(out / "scores.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert [r["id"] for r in rows] == ["alpha", "beta", "gamma"]
+    for column in (
+        "dice",
+        "hd95_mm",
+        "hausdorff_mm",
+        "asd_mm",
+        "volume_input_ml",
+        "volume_recon_ml",
+        "volume_error_ml",
+        "volume_error_pct",
+        "recon_score",
+        "latent_distance",
+        "combined",
+        "combined_z",
+        "combined_percentile",
+        "combined_abnormal",
+        "decision",
+        "fit_stability",
+    ):
+        assert column in rows[0], column
+    assert {r["decision"] for r in rows} <= {"normal", "abnormal"}
+    document = json.loads((out / "scores.json").read_text())
+    assert document["decision_score"] == "combined" and set(document["thresholds"]) >= {"recon_score", "combined"}
+    assert document["summary"]["subjects"] == 3
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlruns.db'}")
+    run = client.search_runs([client.get_experiment_by_name("muscle_shape_inr_anomaly").experiment_id])[0]
+    assert "mean_recon_dice" in run.data.metrics
+    assert {"scores.csv", "scores.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def test_inference_selects_the_label_of_a_multilabel_file(tmp_path, tiny_model):
+    generate_cohort(
+        tmp_path / "ml",
+        n_young=2,
+        n_older=1,
+        n_sarcopenic=0,
+        num_folds=3,
+        spacing=(2.5, 2.5, 2.5),
+        multilabel=True,
+        muscle_label=2,
+        progress=False,
+    )
+    source = tmp_path / "ml" / "images" / "Y_001.nii.gz"
+    args = {
+        **FIT,
+        "input_files": f"['{source}']",
+        "label": "2",
+        "ckpt_path": str(tiny_model / "models" / "model.pt"),
+        "output_dir": str(tmp_path / "out"),
+        "save_overlays": "False",
+    }
+    result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "out" / "scores.csv") as stream:
+        row = next(csv.DictReader(stream))
+    muscle = np.asarray(nib.load(source).dataobj) == 2
+    assert float(row["volume_input_ml"]) == pytest.approx(muscle.sum() * 2.5**3 / 1000)
+
+
+def test_shipped_model_on_the_demo_test_cases(demo_cohort, tmp_path):
+    """The quality bar of the shipped model (fold 0): healthy test Dice, AUC of the best score vs volume."""
+    out = tmp_path / "demo"
+    args = {"dataset_dir": str(demo_cohort), "output_dir": str(out), "save_overlays": "False"}
+    result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out / "scores.csv") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == 26
+    healthy = [r for r in rows if r["healthy"] == "True"]
+    assert np.mean([float(r["dice"]) for r in healthy]) >= 0.93
+    is_os = [r["group"] == "OS" for r in rows]
+    best = max(
+        roc_auc_score(is_os, [float(r[s]) for r in rows]) for s in ("recon_score", "latent_distance", "combined")
+    )
+    volume = roc_auc_score(is_os, [-float(r["volume_input_ml"]) for r in rows])
+    assert best >= 0.9 and best > volume
+    for row in rows[:3]:
+        shape, affine = _header(demo_cohort / "images" / f"{row['id']}.nii.gz")
+        recon = nib.load(out / f"{row['id']}_recon.nii.gz")
+        assert recon.shape == shape and np.allclose(recon.affine, affine, atol=1e-5)
