@@ -58,13 +58,36 @@ def phantoms(
     return str(path)
 
 
-def demo(dataset_dir: str = str(DEMO_DIR)) -> str:
-    """The quick start's main job on the built-in demo cohort (generated on first use)."""
+def study(
+    dataset_dir: str = str(DEMO_DIR),
+    output_dir: str = str(BUNDLE_ROOT / "eval" / "study"),
+    folds: list[int] | None = None,
+    parallel: int = 1,
+    epochs: int | None = None,
+    **overrides,
+) -> str:
+    """Cross-validation study on a cohort with folds (see scripts/study.py); prints the report's path.
+
+    Any other ``--key value`` overrides that id of the configs for every fold, e.g. ``--fit_iterations 200``.
+    """
+    from .study import run_study
+
+    _setup_logging()
+    if epochs is not None:
+        overrides.update(epochs=epochs, val_interval=overrides.get("val_interval", epochs))
+    return str(run_study(dataset_dir, output_dir, folds=folds, parallel=parallel, overrides=overrides))
+
+
+def demo(output_dir: str = str(BUNDLE_ROOT / "eval" / "study"), parallel: int = 1) -> str:
+    """The quick start's main job: generate the demo cohort (first time only), run the 5-fold study, report."""
     from .cohort import ensure_demo_cohort
 
     _setup_logging()
-    return str(ensure_demo_cohort(dataset_dir))
+    ensure_demo_cohort(DEMO_DIR)
+    report = study(str(DEMO_DIR), output_dir, parallel=parallel)
+    logging.getLogger(__name__).info("demo finished; open %s", report)
+    return report
 
 
 def main() -> None:
-    fire.Fire({"phantoms": phantoms, "demo": demo})
+    fire.Fire({"phantoms": phantoms, "study": study, "demo": demo})

@@ -96,3 +96,36 @@ def lda_analysis(codes, groups: Sequence[str], n_permutations: int = 500, seed: 
         "n_permutations": n_permutations,
         "pca_explained_variance": pca.explained_variance_ratio_.tolist(),
     }
+
+
+def group_effect(table, value: str = "dice", reference_group: str = "Y") -> dict:
+    """Effect of the group on ``value``, with folds and repeated subjects accounted for.
+
+    Primary: a linear mixed model ``value ~ group + fold`` with a random intercept per subject (statsmodels), since
+    sarcopenic subjects are tested in every fold. Alternative, assumption-free: Kruskal-Wallis across groups on
+    each subject's mean value. ``table`` is a pandas DataFrame with columns ``id``, ``group``, ``cv_fold``, value.
+    """
+    import warnings
+
+    import statsmodels.formula.api as smf
+    from scipy.stats import kruskal
+
+    out: dict = {}
+    per_subject = table.groupby(["id", "group"], as_index=False)[value].mean()
+    samples = [g[value].to_numpy() for _, g in per_subject.groupby("group")]
+    if len(samples) > 1:
+        out["kruskal_h"], out["kruskal_p"] = (float(x) for x in kruskal(*samples))
+    formula = f"{value} ~ C(group, Treatment('{reference_group}')) + C(cv_fold)"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = smf.mixedlm(formula, table, groups=table["id"]).fit(reml=True)
+        for name, coefficient in fit.params.items():
+            if name.startswith("C(group"):
+                group = name.split("[T.")[-1].rstrip("]")
+                out[f"mixed_{group}_vs_{reference_group}"] = float(coefficient)
+                out[f"mixed_{group}_vs_{reference_group}_p"] = float(fit.pvalues[name])
+        out["mixed_converged"] = bool(fit.converged)
+    except (ValueError, np.linalg.LinAlgError) as error:  # e.g. a singular design on a tiny cohort
+        out["mixed_error"] = str(error)
+    return out

@@ -1,0 +1,91 @@
+"""The study report as one self-contained HTML page: every figure embedded, every table, one sentence each."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from .files import atomic_path
+
+
+def _image(path: Path, caption: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(path.name)}"><figcaption>'
+        f"{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def _table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="table")
+
+
+def _headline_sentence(headline: dict, aucs: pd.DataFrame) -> str:
+    dice = ", ".join(f"{g} {headline[f'mean_dice_{g}']:.3f}" for g in ("Y", "OH", "OS") if f"mean_dice_{g}" in headline)
+    shape = aucs[aucs["kind"] == "shape model"].sort_values("auc").iloc[-1]
+    baseline = aucs[aucs["kind"] == "baseline"].sort_values("auc").iloc[-1]
+    verdict = (
+        f"A baseline wins: {baseline.score} (AUC {baseline.auc:.3f}) beats the best shape-model score."
+        if headline["baseline_wins"]
+        else f"The shape model wins: its best score beats the best baseline, {baseline.score} (AUC {baseline.auc:.3f})."
+    )
+    return (
+        f"Mean reconstruction Dice per group: {dice}. Best shape-model score: {shape.score}, AUC {shape.auc:.3f} "
+        f"[{shape.ci_low:.3f}, {shape.ci_high:.3f}]. {verdict} Largest LDA permutation p-value over folds: "
+        f"{headline['lda_p_value_max']:.3g}."
+    )
+
+
+def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary) -> Path:
+    figures = out
+    sections = [
+        "<h1>Cross-validation study: implicit shape model vs sarcopenia</h1>",
+        f"<p><b>{html.escape(_headline_sentence(headline, aucs))}</b></p>",
+        "<h2>Reconstruction quality per group</h2>",
+        _image(
+            figures / "box_dice.png",
+            "Dice of the reconstruction per subject (sarcopenic subjects averaged over "
+            "the folds that tested them); the dashed line is the published threshold.",
+        ),
+        _image(figures / "box_hd95_mm.png", "95th percentile Hausdorff distance (mm) per subject."),
+        _image(figures / "box_asd_mm.png", "Average symmetric surface distance (mm) per subject."),
+        _image(figures / "box_volume_error_pct.png", "Volume error of the reconstruction (%) per subject."),
+        "<p>Mean and standard deviation of every metric per group and fold.</p>",
+        _table(summary),
+        "<h2>Group effect on Dice</h2>",
+        "<p>Linear mixed model (group and fold as fixed effects, random intercept per subject, because sarcopenic "
+        "subjects are tested in every fold) and Kruskal-Wallis on per-subject means.</p>",
+        _table(pd.DataFrame([effect])),
+        "<h2>Detection: ROC and AUC</h2>",
+        _image(figures / "roc.png", "ROC curves of every anomaly score and baseline, abnormal vs healthy."),
+        "<p>AUC pooled over subjects with a 95% bootstrap interval, and its mean and spread over folds.</p>",
+        _table(aucs.drop(columns=["column"])),
+        "<h2>Thresholds</h2>",
+        "<p>The published Dice threshold next to thresholds calibrated on healthy validation subjects only.</p>",
+        _table(pd.DataFrame(thresholds)),
+        "<h2>Latent space</h2>",
+        "<p>Shrinkage LDA of each fold's training and test codes by group; the p-value comes from refitting on "
+        "permuted labels.</p>",
+        _table(pd.DataFrame(lda_rows)),
+        *[
+            _image(figures / f"lda_fold{r['cv_fold']}.png", f"Fold {r['cv_fold']}: codes on the discriminant axes.")
+            for r in lda_rows
+        ],
+        "<p>Tables as CSV beside this page: per_subject_scores.csv, metrics_by_group_and_fold.csv, auc.csv, "
+        "thresholds.csv, lda.csv; headline figures in headline.json.</p>",
+    ]
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}img{max-width:100%}"
+        "table{border-collapse:collapse;font-size:0.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
+    )
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Study report</title><style>{style}</style>"
+        f"</head><body>{''.join(sections)}</body></html>"
+    )
+    path = out / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(page)
+    return path
