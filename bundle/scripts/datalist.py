@@ -6,12 +6,13 @@ import json
 import os
 from pathlib import Path
 
+from .errors import InputError
 from .files import IMAGE_SUFFIXES, image_stem, safe_id
 
 SPLITS = ("train", "val", "test")
 
 
-class DatalistError(ValueError):
+class DatalistError(InputError):
     """A datalist that cannot be used; the message names the file."""
 
 

@@ -61,6 +61,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Delete temporary files that killed processes left in ``folder`` (see ``atomic_path``); returns how many."""
+    removed = 0
+    for path in Path(folder).glob(".*.tmp*"):
+        match = re.search(r"\.(\d+)-[0-9a-f]{8}\.tmp", path.name)
+        if match and not _process_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def write_json(data: object, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=4, default=_json_default) + "\n")
@@ -95,24 +116,6 @@ def write_labelmap(array: np.ndarray, affine: np.ndarray, path: str | os.PathLik
     with atomic_path(path) as tmp:
         writer.write(str(tmp))
     return path
-
-
-def latest_checkpoint(folder: str | os.PathLike) -> str | None:
-    """The training checkpoint in ``folder`` that went furthest: ``checkpoint_epoch=<n>.pt`` files and
-    ``model_final.pt`` (written when training ends or stops on an error), compared by the trainer's iteration."""
-    import torch
-
-    best: tuple[int, str] | None = None
-    candidates = sorted(Path(folder).glob("*checkpoint_epoch=*.pt")) + sorted(Path(folder).glob("model_final.pt"))
-    for path in candidates:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            iteration = int(state["trainer"]["iteration"])
-        except Exception:  # not a training checkpoint, or unreadable: never resume from it
-            continue
-        if best is None or iteration >= best[0]:
-            best = (iteration, str(path))
-    return None if best is None else best[1]
 
 
 def _json_default(value: object) -> object:

@@ -10,53 +10,13 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import ProgressBar
-from monai.handlers import CheckpointLoader, CheckpointSaver
 
-from .files import atomic_path, latest_checkpoint
+from .files import atomic_path
 from .losses import AutoDecoderLoss
 from .networks import LatentTable
 from .scoring import HealthyReference
 
 logger = logging.getLogger(__name__)
-
-
-class ResumableCheckpoint:
-    """Training checkpoints of ``objects`` plus the trainer's own state, and resuming from the latest one.
-
-    MONAI's ``CheckpointSaver``/``CheckpointLoader`` need the trainer in their dicts, which a config cannot reference
-    from inside the trainer's own handler list; this handler adds it when attached. Ignite's saver writes to a
-    temporary file and renames it, so a killed run leaves the previous checkpoint intact.
-    """
-
-    def __init__(
-        self,
-        save_dir: str,
-        objects: dict,
-        save_interval: int = 1,
-        resume: bool = True,
-        save: bool = True,
-        map_location=None,
-    ) -> None:
-        self.save_dir, self.objects, self.save_interval = save_dir, objects, save_interval
-        self.resume, self.save, self.map_location = resume, save, map_location
-
-    def attach(self, engine: Engine) -> None:
-        save_dict = {**self.objects, "trainer": engine}
-        path = latest_checkpoint(self.save_dir) if self.resume else None
-        if path is not None:
-            logger.info("resuming training from %s", path)
-            CheckpointLoader(load_path=path, load_dict=save_dict, map_location=self.map_location).attach(engine)
-        if self.save:
-            CheckpointSaver(
-                save_dir=self.save_dir,
-                save_dict=save_dict,
-                save_interval=self.save_interval,
-                n_saved=1,
-                epoch_level=True,
-                file_prefix="",
-                save_final=True,
-                final_filename="model_final.pt",
-            ).attach(engine)
 
 
 class AutoDecoderLossHandler:
@@ -97,7 +57,7 @@ class HealthyReferenceHandler:
 
     The latent model is fitted on the current training codes; the score distributions are those of the
     validation subjects, fitted like new subjects (on every rank, when validation is distributed). Attach to the
-    validator, before its CheckpointSaver.
+    validator, before its BestModelSaver.
     """
 
     def __init__(self, reference: HealthyReference, latent_table: LatentTable, scores_key: str = "scores") -> None:

@@ -17,7 +17,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
 from .decoding import decode_coarse_to_fine, decode_dense
-from .files import safe_id, write_labelmap
+from .files import WRITE_SUFFIX, image_suffix, safe_id, write_labelmap
 from .networks import OccupancyDecoder
 from .scoring import HealthyReference, reconstruction_metrics
 
@@ -150,26 +150,27 @@ class ScoreSubjectd(MapTransform):
         return d
 
 
-class SaveLabelmapd(MapTransform):
-    """Write labelmaps as ``<output_dir>/<id>_<postfix><ext>`` on the grid of their metadata, atomically.
+def output_path(output_dir: str | Path, subject_id: str, key: str, source: str, output_ext: str = ".nii.gz") -> Path:
+    """Where a subject's labelmap ``key`` goes: ``<output_dir>/<safe id>_<key><ext>``.
 
-    ``output_ext`` ``"auto"`` writes in the input's own format (a detached ``.mhd`` header becomes ``.mha``).
+    ``output_ext`` ``"auto"`` keeps the input's own format (a detached ``.mhd`` header becomes ``.mha``).
     """
+    ext = WRITE_SUFFIX[image_suffix(source)] if output_ext == "auto" else output_ext
+    return Path(output_dir) / f"{safe_id(subject_id)}_{key}{ext}"
+
+
+class SaveLabelmapd(MapTransform):
+    """Write labelmaps at :func:`output_path` on the grid of their metadata, atomically."""
 
     def __init__(self, keys: KeysCollection, output_dir: str, output_ext: str = ".nii.gz", id_key: str = "id"):
         super().__init__(keys)
         self.output_dir, self.output_ext, self.id_key = Path(output_dir), output_ext, id_key
 
-    def path(self, data: Mapping, key: Hashable) -> Path:
-        from .files import WRITE_SUFFIX, image_suffix
-
-        source = data[key].meta.get("filename_or_obj", "")
-        ext = WRITE_SUFFIX[image_suffix(source)] if self.output_ext == "auto" else self.output_ext
-        return self.output_dir / f"{safe_id(data[self.id_key])}_{key}{ext}"
-
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         for key in self.key_iterator(d):
             image = d[key]
-            write_labelmap(np.asarray(torch.as_tensor(image)[0].cpu()), image.affine.cpu().numpy(), self.path(d, key))
+            source = str(image.meta.get("filename_or_obj", ""))
+            path = output_path(self.output_dir, d[self.id_key], str(key), source, self.output_ext)
+            write_labelmap(np.asarray(torch.as_tensor(image)[0].cpu()), image.affine.cpu().numpy(), path)
         return d

@@ -97,6 +97,7 @@ def run_study(
     from mlflow.tracking import MlflowClient
 
     from .report import build_report
+    from .tracking import sqlite_tracking_uri
 
     output = Path(output_dir).resolve()
     output.mkdir(parents=True, exist_ok=True)
@@ -104,7 +105,7 @@ def run_study(
     datalist = json.loads(datalist_path.read_text())
     folds = list(range(datalist["num_folds"])) if folds is None else [int(f) for f in folds]
     overrides = {**STUDY_OVERRIDES, **(overrides or {})}
-    tracking_uri = f"sqlite:///{output / 'mlruns.db'}"
+    tracking_uri = sqlite_tracking_uri(output / "mlruns.db")
     fold_results = run_folds(str(Path(dataset_dir).resolve()), str(output), folds, tracking_uri, overrides, parallel)
 
     report_dir = output / "report"

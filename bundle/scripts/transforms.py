@@ -15,11 +15,12 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import LoadImaged, MapTransform
 
+from .errors import InputError
 from .files import image_suffix
 from .geometry import as_numpy_affine, check_spacing, voxel_to_world
 
 
-class LabelmapError(ValueError):
+class LabelmapError(InputError):
     """A labelmap that cannot be used; the message starts with the file name."""
 
 

@@ -1,0 +1,158 @@
+"""Checkpoints that survive a killed run and load safely.
+
+MONAI's ``CheckpointSaver`` writes in place (``atomic=False``), so a kill during a save leaves a truncated file;
+here every checkpoint is written to a temporary file and renamed. Loading always uses ``weights_only=True`` and
+turns a foreign, tampered or truncated file into one clear ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint
+from ignite.handlers.checkpoint import BaseSaveHandler
+from monai.handlers import CheckpointLoader
+
+from .errors import InputError, reraise
+from .files import atomic_path
+
+logger = logging.getLogger(__name__)
+FINAL_NAME = "model_final.pt"
+
+
+class CheckpointError(InputError):
+    """A checkpoint that cannot be loaded; the message names the file."""
+
+
+def load_checkpoint(path: str | Path, map_location=None) -> dict:
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except Exception as error:
+        reason = " ".join(str(error).split())[:200]
+        raise CheckpointError(f"{path}: not a safe, readable checkpoint ({type(error).__name__}: {reason})") from None
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: not a checkpoint of this bundle (no dictionary of states)")
+    return dict(state)
+
+
+class AtomicDiskSaver(BaseSaveHandler):
+    """Ignite save handler writing through a temporary file; with ``filename`` every save replaces that file."""
+
+    def __init__(self, dirname: str | Path, filename: str | None = None) -> None:
+        self.dirname, self.filename = Path(dirname), filename
+
+    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
+        with atomic_path(self.dirname / (self.filename or filename)) as tmp:
+            torch.save(checkpoint, tmp)
+
+    def remove(self, filename: str) -> None:
+        if self.filename is None:  # a fixed name is replaced by the next save, never removed
+            (self.dirname / filename).unlink(missing_ok=True)
+
+
+def latest_checkpoint(folder: str | Path) -> str | None:
+    """The training checkpoint in ``folder`` that went furthest (periodic ones and the final one, compared by the
+    trainer's iteration), or None when there is none."""
+    best: tuple[int, str] | None = None
+    candidates = sorted(Path(folder).glob("checkpoint_epoch=*.pt")) + sorted(Path(folder).glob(FINAL_NAME))
+    for path in candidates:
+        state = load_checkpoint(path, map_location="cpu")
+        trainer = state.get("trainer")
+        if not isinstance(trainer, Mapping) or "iteration" not in trainer:
+            raise CheckpointError(f"{path}: not a training checkpoint of this bundle (no trainer state)")
+        if best is None or int(trainer["iteration"]) >= best[0]:
+            best = (int(trainer["iteration"]), str(path))
+    return None if best is None else best[1]
+
+
+class SafeCheckpointLoader(CheckpointLoader):
+    """MONAI's ``CheckpointLoader`` whose failures (missing, tampered, foreign file) name the file in one line."""
+
+    def __call__(self, engine: Engine) -> None:
+        load_checkpoint(self.load_path, map_location="cpu")  # refuse unsafe or unreadable files first
+        try:
+            super().__call__(engine)
+        except Exception as error:
+            reason = " ".join(str(error).split())[:300]
+            raise CheckpointError(f"{self.load_path}: does not fit this bundle's model ({reason})") from None
+
+
+class ResumableCheckpoint:
+    """Training checkpoints of ``objects`` plus the trainer's state, and resuming from the latest one.
+
+    Every ``save_interval`` epochs ``checkpoint_epoch=<n>.pt`` replaces the previous one; ``model_final.pt`` is
+    written when training completes or stops on an error. The trainer is added when attaching, since a config
+    cannot reference the trainer from inside the trainer's own handler list. A run resumed from a finished
+    checkpoint has nothing left to do and ends at once.
+    """
+
+    def __init__(
+        self,
+        save_dir: str,
+        objects: dict,
+        save_interval: int = 1,
+        resume: bool = True,
+        save: bool = True,
+        map_location=None,
+    ) -> None:
+        self.save_dir, self.objects, self.save_interval = Path(save_dir), objects, save_interval
+        self.resume, self.save, self.map_location = resume, save, map_location
+
+    def attach(self, engine: Engine) -> None:
+        to_save = {**self.objects, "trainer": engine}
+        path = latest_checkpoint(self.save_dir) if self.resume and self.save_dir.is_dir() else None
+        if path is not None:
+            logger.info("resuming training from %s", path)
+            SafeCheckpointLoader(load_path=path, load_dict=to_save, map_location=self.map_location).attach(engine)
+        if not self.save:
+            return
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        periodic = Checkpoint(
+            to_save,
+            AtomicDiskSaver(self.save_dir),
+            n_saved=1,
+            filename_pattern="checkpoint_epoch={global_step}.{ext}",
+            global_step_transform=lambda e, _: e.state.epoch,
+        )
+        final = Checkpoint(to_save, AtomicDiskSaver(self.save_dir, FINAL_NAME), n_saved=None)
+
+        def register_savers(e: Engine) -> None:
+            # registered once the run starts, so they run after every other handler of the same event: a
+            # checkpoint then never records an epoch whose validation (and best model) a kill could still lose
+            if not e.has_event_handler(final, Events.COMPLETED):  # once, even if the engine is run again
+                e.add_event_handler(Events.EPOCH_COMPLETED(every=self.save_interval), periodic)
+                e.add_event_handler(Events.COMPLETED, final)
+
+        engine.add_event_handler(Events.STARTED, register_savers)
+        engine.add_event_handler(Events.EXCEPTION_RAISED, lambda e, error: (final(e), reraise(error)))
+
+
+class BestModelSaver:
+    """Keeps ``filename`` as the state of ``objects`` at the best value of the evaluator's key metric so far.
+
+    Attach to the validator. Like MONAI's ``CheckpointSaver(save_key_metric=True)``, but written atomically.
+    """
+
+    def __init__(self, save_dir: str, objects: dict, filename: str = "model.pt", metric: str | None = None) -> None:
+        self.save_dir, self.objects, self.filename, self.metric = Path(save_dir), objects, filename, metric
+
+    def attach(self, engine: Engine) -> None:
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+
+        def score(e: Engine) -> float:
+            return float(e.state.metrics[self.metric or e.state.key_metric_name])
+
+        saver = Checkpoint(
+            self.objects,
+            AtomicDiskSaver(self.save_dir, self.filename),
+            score_function=score,
+            n_saved=1,
+            global_step_transform=lambda e, _: e.state.epoch,
+        )
+        engine.add_event_handler(Events.EPOCH_COMPLETED, saver)

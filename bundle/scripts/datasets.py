@@ -1,0 +1,53 @@
+"""A dataset for scoring many labelmaps: skips subjects already done, and optionally files that cannot be used."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from monai.transforms import apply_transform
+from torch.utils.data import IterableDataset
+
+from .errors import find_input_error
+
+logger = logging.getLogger(__name__)
+
+
+class SubjectDataset(IterableDataset):
+    """Applies ``transform`` to each item in turn and yields the results.
+
+    Items for which ``done(item)`` holds (their outputs are complete from an earlier, interrupted run) are listed in
+    ``reused`` and not processed again. With ``skip_invalid``, an item whose file is unusable (an ``InputError``)
+    is listed in ``skipped`` with its reason and the run goes on; otherwise the error ends the run. Iterate in the
+    main process (``num_workers=0``) so that these lists are the ones the writers read.
+    """
+
+    def __init__(
+        self,
+        data: Sequence[dict],
+        transform: Callable,
+        skip_invalid: bool = False,
+        done: Callable[[dict], bool] | None = None,
+    ) -> None:
+        self.data, self.transform, self.skip_invalid, self.done = list(data), transform, skip_invalid, done
+        self.reused: list[dict] = []
+        self.skipped: list[dict] = []
+
+    def __iter__(self):
+        self.reused, self.skipped = [], []
+        for item in self.data:
+            if self.done is not None and self.done(item):
+                self.reused.append(item)
+                continue
+            try:
+                yield apply_transform(self.transform, item)
+            except Exception as error:
+                found = find_input_error(error)
+                if found is None or not self.skip_invalid:
+                    raise
+                logger.warning("skipping %s", found)
+                self.skipped.append(
+                    {"id": item.get("id", ""), "image": str(item.get("image", "")), "reason": str(found)}
+                )
+        if self.reused:
+            logger.info("%d subject(s) already complete, not processed again", len(self.reused))

@@ -1,0 +1,75 @@
+"""Errors caused by the user's inputs (files, datalists, checkpoints) and how they reach the user.
+
+An ``InputError`` says which file is wrong and why. However deep it is raised (inside a transform, a data loader,
+a config expression), the user sees that one sentence and a non-zero exit code, not a traceback: the engines'
+``InputErrorHandler`` and, for errors raised while a config is being built, the excepthook installed when
+``scripts`` is imported. Any other exception is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+logger = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    """An input the bundle cannot use; the message starts with the file it concerns."""
+
+
+def find_input_error(error: BaseException | None) -> InputError | None:
+    """The InputError behind ``error`` (MONAI wraps errors from transforms and configs in RuntimeErrors)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, InputError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def reraise(error: BaseException) -> None:
+    """End the run: with one line and exit code 1 for an input error, with the error itself otherwise."""
+    found = None if isinstance(error, SystemExit) else find_input_error(error)
+    if found is None:
+        raise error
+    logger.error("%s", found)
+    _print_error(found)
+    raise SystemExit(1) from None
+
+
+class InputErrorHandler:
+    """Ignite handler ending an engine's run on an input error with one line instead of a traceback.
+
+    Attach it before other ``EXCEPTION_RAISED`` handlers (Ignite stops at the first one that raises).
+    """
+
+    def attach(self, engine) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.EXCEPTION_RAISED, lambda _engine, error: reraise(error))
+
+
+def _excepthook(kind, value, traceback) -> None:
+    found = find_input_error(value)
+    if found is None:
+        _previous_hook(kind, value, traceback)
+        return
+    _print_error(found)
+
+
+def _print_error(error: InputError) -> None:
+    # on a line of its own, even when a progress bar was drawing on the current one
+    print(f"\nerror: {error}", file=sys.stderr, flush=True)
+
+
+_previous_hook = sys.excepthook
+
+
+def install_excepthook() -> None:
+    """Print input errors as one line at top level (idempotent); everything else goes to the previous hook."""
+    if sys.excepthook is not _excepthook:
+        global _previous_hook
+        _previous_hook = sys.excepthook
+        sys.excepthook = _excepthook
