@@ -61,21 +61,39 @@ class OccupancyDecoder(nn.Module):
         return torch.cat([coords, torch.sin(projected), torch.cos(projected)], dim=-1)
 
     def decode_points(self, codes: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, N, 1]`` for codes ``[B, D]`` (one per subject, fast) or ``[B, N, D]`` (one per point)."""
+        """Logits ``[B, N, 1]`` for codes ``[B, D]`` (one per subject, fast) or ``[B, N, D]`` (one per point).
+
+        At an injection layer the code's part of the weights gives a per-subject bias, which ``baddbmm`` adds
+        inside the matrix product of the other inputs: every pass over ``N x width`` activations costs as much
+        as the product itself at this width, so the fewer passes the faster.
+        """
         encoded = self.encode(coords)
-        per_subject = codes.dim() == 2
+        if codes.dim() == 3:  # one code per point: fold it into the points' inputs
+            return self._decode_with_point_codes(codes, encoded)
         hidden = torch.zeros(0)
         for i, layer in enumerate(self.layers):
             if i in self.inject_layers:
                 start = self.hidden_dim if i > 0 else 0
                 weight = layer.weight
-                code_term = codes @ weight[:, start : start + self.latent_dim].t() + layer.bias
-                if per_subject:
-                    code_term = code_term.unsqueeze(1)
-                pre = encoded @ weight[:, start + self.latent_dim :].t() + code_term
+                code_bias = (codes @ weight[:, start : start + self.latent_dim].t() + layer.bias).unsqueeze(1)
+                point_weight = weight[:, start + self.latent_dim :]
+                inputs = encoded
                 if i > 0:
-                    pre = pre + hidden @ weight[:, :start].t()
-                hidden = torch.relu(pre)
+                    point_weight = torch.cat([weight[:, :start], point_weight], dim=1)
+                    inputs = torch.cat([hidden, encoded], dim=-1)
+                batch_weight = point_weight.t().unsqueeze(0).expand(inputs.shape[0], -1, -1)
+                hidden = torch.relu(torch.baddbmm(code_bias, inputs, batch_weight))
+            else:
+                activated = torch.relu(layer(hidden))
+                hidden = hidden + activated if self.residual else activated
+        return self.head(hidden)
+
+    def _decode_with_point_codes(self, codes: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
+        inputs = torch.cat([codes, encoded], dim=-1)
+        hidden = inputs
+        for i, layer in enumerate(self.layers):
+            if i in self.inject_layers:
+                hidden = torch.relu(layer(inputs if i == 0 else torch.cat([hidden, inputs], dim=-1)))
             else:
                 activated = torch.relu(layer(hidden))
                 hidden = hidden + activated if self.residual else activated

@@ -1,0 +1,129 @@
+"""Seconds per subject of inference (fit a code, reconstruct on the input's grid, score, write), batched and not.
+
+Runs ``inference.json`` through ``python -m monai.bundle run`` with the shipped model on the first ``--subjects``
+test cases of the demo cohort (fold 0), three times into fresh folders:
+
+- ``batched``: the defaults (``fit_batch_size`` subjects fitted together);
+- ``sequential``: ``fit_batch_size 1``, one subject after another; the ratio to ``batched`` is printed;
+- ``long``: ten times the fitting iterations with early stopping off, the reference the default fit's Dice is
+  compared with (target: within 0.01 for every subject).
+
+Times are the evaluator's own (Ignite's "Engine run finished" line: loading, fitting, decoding, scoring and
+writing every subject) and the whole command's wall time (plus process start, imports and model loading).
+The fitting step alone is also timed in this process, on the same subjects' sampled points with the config's
+fitter: one batch of all of them against one subject at a time (early stopping off, so both do the same work).
+
+    .venv/bin/python bench/inference_speed.py [--subjects 16] [--iterations_factor 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import BUNDLE, RESULTS, demo_cohort, machine_facts, write_result
+
+FINISHED = re.compile(r"SupervisedEvaluator - INFO - Engine run finished\. Time taken: (\d+):(\d+):([\d.]+)")
+
+
+def run_inference(files: list[str], output_dir: Path, **overrides) -> dict:
+    args = {"input_files": json.dumps(files), "output_dir": str(output_dir), "resume": "False", **overrides}
+    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/inference.json"]
+    command += [item for key, value in args.items() for item in (f"--{key}", str(value))]
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=BUNDLE, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"inference failed ({output_dir}):\n{result.stderr[-3000:]}")
+    hours, minutes, seconds = FINISHED.findall(result.stdout + result.stderr)[-1]
+    engine = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    subjects = json.loads((output_dir / "scores.json").read_text())["subjects"]
+    return {
+        "engine_s": engine,
+        "wall_s": wall,
+        "engine_s_per_subject": engine / len(files),
+        "wall_s_per_subject": wall / len(files),
+        "dice": {s["id"]: s["dice"] for s in subjects},
+        "fit_iterations": {s["id"]: s.get("fit_iterations") for s in subjects},
+    }
+
+
+def fit_only(files: list[str]) -> dict:
+    """Seconds per subject of ``LatentFitter.fit`` alone: all subjects in one batch, then one after another."""
+    from monai.bundle import ConfigParser
+
+    from scripts.checkpoints import load_checkpoint
+    from scripts.engines import FitPrepareBatch
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / "configs" / "inference.json"))
+    parser.update({"bundle_root": str(BUNDLE), "input_files": files, "fit_batch_size": len(files)})
+    state = load_checkpoint(parser.get_parsed_content("ckpt_path"), map_location="cpu")
+    decoder = parser.get_parsed_content("network_def")
+    decoder.load_state_dict(state["network_def"])
+    train_codes = state["latent_table"]["codes.weight"]
+    points, _, _, kwargs = FitPrepareBatch()(next(iter(parser.get_parsed_content("dataloader"))))
+    fitter = parser.get_parsed_content("fitter")
+    fitter.patience = 10**9
+    start = time.perf_counter()
+    fitter.fit(decoder, points, kwargs["occupancy"], train_codes)
+    batched = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(len(points)):
+        fitter.fit(decoder, points[i : i + 1], kwargs["occupancy"][i : i + 1], train_codes)
+    sequential = time.perf_counter() - start
+    return {
+        "fit_batched_s_per_subject": batched / len(points),
+        "fit_sequential_s_per_subject": sequential / len(points),
+        "fit_sequential_over_batched": sequential / batched,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subjects", type=int, default=16)
+    parser.add_argument("--iterations", type=int, default=100, help="the config's default fit_iterations")
+    parser.add_argument("--iterations_factor", type=int, default=10)
+    args = parser.parse_args()
+    facts = machine_facts()
+    cohort = demo_cohort()
+    datalist = json.loads((cohort / "datalist.json").read_text())
+    images = {s["id"]: str(cohort / s["image"]) for s in datalist["subjects"]}
+    files = [images[i] for i in datalist["folds"][0]["test"][: args.subjects]]
+    work = RESULTS / "inference_speed"
+
+    runs = {
+        "batched": run_inference(files, work / "batched"),
+        "sequential": run_inference(files, work / "sequential", fit_batch_size=1),
+        "long": run_inference(
+            files,
+            work / "long",
+            fit_iterations=args.iterations * args.iterations_factor,
+            **{"fitter#patience": 10**9},
+        ),
+    }
+    differences = {i: abs(runs["batched"]["dice"][i] - runs["long"]["dice"][i]) for i in runs["long"]["dice"]}
+    figures = {
+        "subjects": len(files),
+        **{f"{name}_{key}": run[key] for name, run in runs.items() for key in run if key.endswith("_s_per_subject")},
+        "sequential_over_batched_engine_time": runs["sequential"]["engine_s"] / runs["batched"]["engine_s"],
+        **fit_only(files),
+        "dice_default_mean": sum(runs["batched"]["dice"].values()) / len(files),
+        "dice_long_mean": sum(runs["long"]["dice"].values()) / len(files),
+        "dice_abs_difference_max": max(differences.values()),
+        "dice_abs_difference_mean": sum(differences.values()) / len(differences),
+        "long_fit_iterations": args.iterations * args.iterations_factor,
+        "per_subject": {
+            i: {"dice_default": runs["batched"]["dice"][i], "dice_long": runs["long"]["dice"][i]} for i in differences
+        },
+    }
+    write_result("inference_speed", figures, facts)
+
+
+if __name__ == "__main__":
+    main()
