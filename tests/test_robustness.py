@@ -33,6 +33,11 @@ def _infer(inputs, out, model, **extra):
     return run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
 
 
+def _bundle_command(config_file: str, args: dict) -> list[str]:
+    """``python -m monai.bundle run`` of ``config_file`` with ``args`` as overrides, to start as a subprocess."""
+    return [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_file, *cli_overrides(args)]
+
+
 def _assert_clean_failure(result, *fragments):
     """A non-zero exit with a one-line message naming the problem, and no traceback."""
     output = result.stdout + result.stderr
@@ -120,7 +125,7 @@ def test_killed_training_resumes_and_finishes(tiny_cohort, tmp_path):
         "ckpt_dir": str(tmp_path / "models"),
         "output_dir": str(tmp_path / "eval"),
     }
-    command = [sys.executable, "-m", "monai.bundle", "run", "--config_file", "configs/train.json", *cli_overrides(args)]
+    command = _bundle_command("configs/train.json", args)
     process = subprocess.Popen(command, cwd=BUNDLE_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
     while not list((tmp_path / "models").glob("checkpoint_epoch=*.pt")) and time.time() < deadline:
@@ -129,8 +134,8 @@ def test_killed_training_resumes_and_finishes(tiny_cohort, tmp_path):
     assert process.poll() is None, "training ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    for path in (tmp_path / "models").glob("*.pt"):  # atomic writes: whatever exists is complete
-        torch.load(path, weights_only=True)
+    for path in (tmp_path / "models").glob("[!.]*.pt"):  # atomic writes: every final file is complete
+        torch.load(path, weights_only=True)  # (a kill during a save leaves a hidden temporary, removed on resume)
     assert not (tmp_path / "models" / "model_final.pt").exists()
     result = train_tiny(tiny_cohort, tmp_path, **epochs)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -151,15 +156,7 @@ def test_killed_inference_redoes_only_what_is_missing(tiny_cohort, tiny_model, t
         "save_overlays": "False",
         "fit_batch_size": "1",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        "configs/inference.json",
-        *cli_overrides(args),
-    ]
+    command = _bundle_command("configs/inference.json", args)
     process = subprocess.Popen(command, cwd=BUNDLE_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
     while len(list(tmp_path.glob("*_scores.json"))) < 2 and time.time() < deadline:
@@ -231,15 +228,7 @@ def test_two_inference_processes_share_an_output_folder(tiny_cohort, tiny_model,
         "ckpt_path": str(tiny_model / "models" / "model.pt"),
         "resume": "False",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        "configs/inference.json",
-        *cli_overrides(args),
-    ]
+    command = _bundle_command("configs/inference.json", args)
     processes = [
         subprocess.Popen(command, cwd=BUNDLE_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)
     ]

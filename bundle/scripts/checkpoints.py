@@ -18,7 +18,7 @@ from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader
 
 from .errors import InputError, reraise
-from .files import atomic_path
+from .files import atomic_path, remove_stale_temporaries
 
 logger = logging.getLogger(__name__)
 FINAL_NAME = "model_final.pt"
@@ -113,6 +113,7 @@ class ResumableCheckpoint:
         if not self.save:
             return
         self.save_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.save_dir)  # left by a run killed while saving
         periodic = Checkpoint(
             to_save,
             AtomicDiskSaver(self.save_dir),
