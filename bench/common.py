@@ -71,6 +71,16 @@ def peak_rss_mb(children: bool = False) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0
 
 
+def bundle_config(name: str, **overrides):
+    """The bundle's ``configs/<name>.json`` as a ``ConfigParser``, rooted at ``bundle/``, with ``overrides`` set."""
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / "configs" / f"{name}.json"))
+    parser.update({"bundle_root": str(BUNDLE), **overrides})
+    return parser
+
+
 def demo_cohort(dataset_dir: Path | None = None) -> Path:
     """The demo cohort folder, generated on first use exactly as the quick start does."""
     from scripts.cohort import ensure_demo_cohort

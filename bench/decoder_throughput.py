@@ -24,7 +24,7 @@ import copy
 import time
 
 import torch
-from common import BUNDLE, demo_cohort, machine_facts, write_result
+from common import bundle_config, demo_cohort, machine_facts, write_result
 from torch import nn
 
 from scripts.engines import AutoDecoderPrepareBatch
@@ -53,19 +53,11 @@ class Mode:
 
 def demo_batches(steps: int, subjects: int, points: int, seed: int = 0):
     """``steps`` training batches of the demo cohort, drawn by the bundle's own training pipeline."""
-    from monai.bundle import ConfigParser
     from monai.utils import set_determinism
 
     set_determinism(seed)
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "configs" / "train.json"))
-    parser.update(
-        {
-            "bundle_root": str(BUNDLE),
-            "dataset_dir": str(demo_cohort()),
-            "subjects_per_batch": subjects,
-            "points_per_subject": points,
-        }
+    parser = bundle_config(
+        "train", dataset_dir=str(demo_cohort()), subjects_per_batch=subjects, points_per_subject=points
     )
     loader = parser.get_parsed_content("train#dataloader")
     num_codes = len(parser.get_parsed_content("train#datalist"))

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import BUNDLE, RESULTS, demo_cohort, machine_facts, write_result
+from common import BUNDLE, RESULTS, bundle_config, demo_cohort, machine_facts, write_result
 
 FINISHED = re.compile(r"SupervisedEvaluator - INFO - Engine run finished\. Time taken: (\d+):(\d+):([\d.]+)")
 
@@ -55,14 +55,10 @@ def run_inference(files: list[str], output_dir: Path, **overrides) -> dict:
 
 def fit_only(files: list[str]) -> dict:
     """Seconds per subject of ``LatentFitter.fit`` alone: all subjects in one batch, then one after another."""
-    from monai.bundle import ConfigParser
-
     from scripts.checkpoints import load_checkpoint
     from scripts.engines import FitPrepareBatch
 
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "configs" / "inference.json"))
-    parser.update({"bundle_root": str(BUNDLE), "input_files": files, "fit_batch_size": len(files)})
+    parser = bundle_config("inference", input_files=files, fit_batch_size=len(files))
     state = load_checkpoint(parser.get_parsed_content("ckpt_path"), map_location="cpu")
     decoder = parser.get_parsed_content("network_def")
     decoder.load_state_dict(state["network_def"])

@@ -14,8 +14,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from common import BUNDLE, demo_cohort, machine_facts, write_result
-from monai.bundle import ConfigParser
+from common import BUNDLE, bundle_config, demo_cohort, machine_facts, write_result
 
 from scripts.checkpoints import load_checkpoint
 from scripts.datalist import load_split
@@ -32,9 +31,7 @@ def main() -> None:
     facts = machine_facts()
     cohort = args.dataset_dir or demo_cohort()
 
-    config = ConfigParser()
-    config.read_config(str(BUNDLE / "configs" / "inference.json"))
-    config.update({"bundle_root": str(BUNDLE), "dataset_dir": str(cohort)})
+    config = bundle_config("inference", dataset_dir=str(cohort))
     preprocessing = config.get_parsed_content("preprocessing")
     decoder = config.get_parsed_content("network_def")
     state = load_checkpoint(args.ckpt_path, map_location="cpu")

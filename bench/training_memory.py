@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from common import BUNDLE, RESULTS, demo_cohort, machine_facts, peak_rss_mb, write_result
+from common import RESULTS, bundle_config, demo_cohort, machine_facts, peak_rss_mb, write_result
 
 LEFT_OUT = ("ValidationHandler", "FinalValidationHandler", "MLFlowHandler", "TrainingCurvesHandler")
 
@@ -74,21 +74,16 @@ def train_child(dataset_dir: str, spacing: float, epochs: int, work: str) -> Non
     import time
 
     from ignite.contrib.handlers import BasicTimeProfiler
-    from monai.bundle import ConfigParser
 
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "configs" / "train.json"))
-    parser.update(
-        {
-            "bundle_root": str(BUNDLE),
-            "dataset_dir": dataset_dir,
-            "ckpt_dir": f"{work}/models",
-            "output_dir": f"{work}/eval",
-            "epochs": epochs,
-            "target_spacing": [spacing] * 3,
-            "train#handlers": [h for h in parser["train#handlers"] if h["_target_"].split(".")[-1] not in LEFT_OUT],
-        }
+    parser = bundle_config(
+        "train",
+        dataset_dir=dataset_dir,
+        ckpt_dir=f"{work}/models",
+        output_dir=f"{work}/eval",
+        epochs=epochs,
+        target_spacing=[spacing] * 3,
     )
+    parser["train#handlers"] = [h for h in parser["train#handlers"] if h["_target_"].split(".")[-1] not in LEFT_OUT]
     start = time.perf_counter()
     dataset = parser.get_parsed_content("train#dataset")
     cache_s, cached_rss = time.perf_counter() - start, current_rss_mb()

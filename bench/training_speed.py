@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 import torch
-from common import BUNDLE, RESULTS, demo_cohort, machine_facts, write_result
+from common import RESULTS, bundle_config, demo_cohort, machine_facts, write_result
 from ignite.engine import Events
 from monai.bundle import ConfigParser
 from monai.transforms import Compose
@@ -33,18 +33,13 @@ def config(mode: str, **overrides) -> ConfigParser:
     set_determinism(0)
     work = RESULTS / "training_speed" / mode
     shutil.rmtree(work, ignore_errors=True)
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLE / "configs" / "train.json"))
-    parser.update(
-        {
-            "bundle_root": str(BUNDLE),
-            "dataset_dir": str(demo_cohort()),
-            "ckpt_dir": str(work / "models"),
-            "output_dir": str(work / "eval"),
-            **overrides,
-        }
+    return bundle_config(
+        "train",
+        dataset_dir=str(demo_cohort()),
+        ckpt_dir=str(work / "models"),
+        output_dir=str(work / "eval"),
+        **overrides,
     )
-    return parser
 
 
 def held_out_dice(parser: ConfigParser) -> float:
