@@ -28,14 +28,18 @@ class CheckpointError(InputError):
     """A checkpoint that cannot be loaded; the message names the file."""
 
 
+def _one_line(error: BaseException, limit: int) -> str:
+    return " ".join(str(error).split())[:limit]
+
+
 def load_checkpoint(path: str | Path, map_location=None) -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint not found") from None
     except Exception as error:
-        reason = " ".join(str(error).split())[:200]
-        raise CheckpointError(f"{path}: not a safe, readable checkpoint ({type(error).__name__}: {reason})") from None
+        reason = f"{type(error).__name__}: {_one_line(error, 200)}"
+        raise CheckpointError(f"{path}: not a safe, readable checkpoint ({reason})") from None
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: not a checkpoint of this bundle (no dictionary of states)")
     return dict(state)
@@ -79,7 +83,7 @@ class SafeCheckpointLoader(CheckpointLoader):
         try:
             super().__call__(engine)
         except Exception as error:
-            reason = " ".join(str(error).split())[:300]
+            reason = _one_line(error, 300)
             raise CheckpointError(f"{self.load_path}: does not fit this bundle's model ({reason})") from None
 
 

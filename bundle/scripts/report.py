@@ -7,15 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import figures
 from .baselines import score_fold
+from .checkpoints import load_checkpoint
 from .datalist import load_split
 from .files import write_csv, write_json
 from .report_html import write_html
 from .statistics import auc_with_ci, group_effect, lda_analysis, roc, threshold_performance
 from .summaries import PUBLISHED_DICE_THRESHOLD
+from .writers import SubjectOutputs
 
 SHAPE_SCORES = {
     "recon_score": "1 - Dice",
@@ -74,13 +75,13 @@ def auc_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def fold_codes(result: dict, table: pd.DataFrame, groups_by_id: dict[str, str]) -> tuple[np.ndarray, list[str]]:
     """A fold's training codes (its latent table) and its test subjects' fitted codes, with their groups."""
-    state = torch.load(Path(result["models"]) / "model.pt", map_location="cpu", weights_only=True)["latent_table"]
+    state = load_checkpoint(Path(result["models"]) / "model.pt", map_location="cpu")["latent_table"]
     codes = list(state["codes.weight"].numpy())
     groups = [groups_by_id[i] for i in state["_extra_state"]["case_ids"]]
-    evaluation = Path(result["scores"]).parent
+    outputs = SubjectOutputs(Path(result["scores"]).parent)
     cv_fold = int(Path(result["root"]).name.removeprefix("fold"))
     for subject in table.loc[table["cv_fold"] == cv_fold, "id"]:
-        codes.append(np.load(evaluation / f"{subject}_code.npy"))
+        codes.append(np.load(outputs.code(subject)))
         groups.append(groups_by_id[subject])
     return np.stack(codes), groups
 

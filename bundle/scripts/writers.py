@@ -29,6 +29,9 @@ class SubjectOutputs:
     def scores(self, subject_id: str) -> Path:
         return self.output_dir / f"{safe_id(subject_id)}_scores.json"
 
+    def code(self, subject_id: str) -> Path:
+        return self.output_dir / f"{safe_id(subject_id)}_code.npy"
+
     def __call__(self, item: dict) -> bool:
         files = [self.scores(item["id"])]
         files += [output_path(self.output_dir, item["id"], k, item["image"], self.output_ext) for k in LABELMAPS]
@@ -80,7 +83,7 @@ class ScoresWriter:
             row["decision"] = "n/a" if flag is None else ("abnormal" if flag else "normal")
             subject = safe_id(row["id"])
             code = item["pred"]["code"].detach().cpu().numpy().astype(np.float32)
-            with atomic_path(self.output_dir / f"{subject}_code.npy") as tmp, open(tmp, "wb") as stream:
+            with atomic_path(self.outputs.code(subject)) as tmp, open(tmp, "wb") as stream:
                 np.save(stream, code)
             if self.overlays and "recon" in item:
                 label = item["label"]
@@ -99,7 +102,7 @@ class ScoresWriter:
         for item in self.dataset.reused if self.dataset is not None else []:
             subject = safe_id(item["id"])
             self.rows[subject] = json.loads(self.outputs.scores(subject).read_text())
-            self.codes[subject] = np.load(self.output_dir / f"{subject}_code.npy")
+            self.codes[subject] = np.load(self.outputs.code(subject))
 
     def completed(self, engine: Engine) -> None:
         self._reused()
