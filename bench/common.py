@@ -83,7 +83,7 @@ def bundle_config(name: str, **overrides):
 
 def demo_cohort(dataset_dir: Path | None = None) -> Path:
     """The demo cohort folder, generated on first use exactly as the quick start does."""
-    from scripts.cohort import ensure_demo_cohort
+    from scripts.synthetic.cohort import ensure_demo_cohort
 
     folder = Path(dataset_dir) if dataset_dir else DEMO_DIR
     ensure_demo_cohort(folder)

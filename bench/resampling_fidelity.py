@@ -62,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     dataset = args.dataset_dir
     if dataset is None:
-        from scripts.cohort import generate_cohort
+        from scripts.synthetic.cohort import generate_cohort
 
         dataset = Path("bench/results/resampling_cohort")
         if not (dataset / "datalist.json").exists():

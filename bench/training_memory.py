@@ -33,7 +33,7 @@ def large_cohort(subjects: int, size: int, margin_mm: float = 8.0) -> tuple[Path
     """``subjects`` muscles (Y, OH, OS in turn) on cubic grids of ``size``^3 voxels, all at one spacing."""
     import nibabel as nib
 
-    from scripts import phantoms
+    from scripts.synthetic import phantoms
 
     folder = RESULTS / f"cohort_{subjects}x{size}"
     rng = np.random.default_rng(0)

@@ -24,7 +24,7 @@ def bundle_root() -> Path:
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory) -> Path:
     """12 subjects (4 per group) at 2.5 mm, 3 folds: small enough for every pipeline and engine test."""
-    from scripts.cohort import generate_cohort
+    from scripts.synthetic.cohort import generate_cohort
 
     out = tmp_path_factory.mktemp("tiny_cohort")
     generate_cohort(out, n_young=4, n_older=4, n_sarcopenic=4, spacing=TINY_SPACING, num_folds=3, progress=False)
@@ -34,7 +34,7 @@ def tiny_cohort(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_cohort(tmp_path_factory) -> Path:
     """The default demo cohort (default seed, counts and 1 mm spacing), as the quick start generates it."""
-    from scripts.cohort import generate_cohort
+    from scripts.synthetic.cohort import generate_cohort
 
     out = tmp_path_factory.mktemp("demo_cohort")
     generate_cohort(out, progress=False)

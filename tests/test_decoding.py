@@ -9,10 +9,10 @@ import pytest
 import torch
 from monai.transforms import CopyItemsd, EnsureChannelFirstd
 
-from scripts import phantoms
-from scripts.cohort import _reorient
 from scripts.decoding import coarse_steps, decode_coarse_to_fine, decode_dense
 from scripts.files import write_labelmap
+from scripts.synthetic import phantoms
+from scripts.synthetic.cohort import _reorient
 from scripts.transforms import CentreOnMassd, LoadLabelmapd, SelectLabeld
 
 SCALE = 0.02

@@ -14,7 +14,7 @@ from conftest import TINY_TRAINING, cli_overrides, run_bundle_cli
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from scripts.cohort import generate_cohort
+from scripts.synthetic.cohort import generate_cohort
 
 FIT = {k: TINY_TRAINING[k] for k in ("fit_points", "fit_points_per_iteration", "fit_iterations", "target_spacing")}
 

@@ -8,7 +8,7 @@ import torch
 from monai.data import MetaTensor
 from pipeline_helpers import bad_inputs, labelmap_chain
 
-from scripts.cohort import generate_cohort
+from scripts.synthetic.cohort import generate_cohort
 from scripts.transforms import CentreOnMassd, LabelmapError, SelectLabeld, SparseSlicesd
 
 

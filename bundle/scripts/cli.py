@@ -31,12 +31,15 @@ def phantoms(
     muscle_label: int = 1,
     axcodes: str = "RAS",
     num_folds: int = 5,
+    contour_jitter: float = 0.0,
+    fov_cut: float = 0.0,
+    slice_thickness_mm: float = 0.0,
 ) -> str:
     """Generate a synthetic cohort (labelmaps, datalist.json with folds, ground_truth.csv); prints the datalist path.
 
     Example: ``python -m scripts phantoms --output_dir /tmp/cohort --spacing "[0.5,0.5,2]" --image_format nrrd``.
     """
-    from .cohort import generate_cohort
+    from .synthetic.cohort import generate_cohort
 
     _setup_logging()
     path = generate_cohort(
@@ -54,6 +57,9 @@ def phantoms(
         muscle_label=muscle_label,
         axcodes=axcodes,
         num_folds=num_folds,
+        contour_jitter=contour_jitter,
+        fov_cut=fov_cut,
+        slice_thickness_mm=slice_thickness_mm,
     )
     return str(path)
 
@@ -70,7 +76,7 @@ def study(
 
     Any other ``--key value`` overrides that id of the configs for every fold, e.g. ``--fit_iterations 200``.
     """
-    from .study import run_study
+    from .study.runner import run_study
 
     _setup_logging()
     if epochs is not None:
@@ -80,7 +86,7 @@ def study(
 
 def demo(output_dir: str = str(BUNDLE_ROOT / "eval" / "study"), parallel: int = 1) -> str:
     """The quick start's main job: generate the demo cohort (first time only), run the 5-fold study, report."""
-    from .cohort import ensure_demo_cohort
+    from .synthetic.cohort import ensure_demo_cohort
 
     _setup_logging()
     ensure_demo_cohort(DEMO_DIR)

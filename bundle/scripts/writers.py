@@ -123,7 +123,7 @@ class ScoresWriter:
         }
         report = {}
         if self.group_report and all("group" in r for r in rows):
-            from .summaries import group_summary
+            from .study.analysis import group_summary
 
             report = group_summary(rows, self.codes, self.output_dir / "figures")
             summary.update({k: v for k, v in report.items() if isinstance(v, (int, float))})

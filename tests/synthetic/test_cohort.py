@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import TINY_SPACING, load_datalist, run_bundle_cli
 
-from scripts.cohort import generate_cohort
+from scripts.synthetic.cohort import generate_cohort
 
 
 def test_datalist_and_folds_are_valid(tiny_cohort):
@@ -143,3 +143,41 @@ def test_command_line_writes_a_cohort(tmp_path):
     assert result.returncode == 0, result.stderr
     assert str(tmp_path / "datalist.json") in result.stdout
     assert len(list((tmp_path / "images").glob("*.nii.gz"))) == 5
+
+
+def test_segmentation_realism_keeps_the_muscles_and_adds_the_artefacts(tmp_path):
+    """Same seed, same muscles; jitter changes contours slice by slice, thick slices set the spacing, the field of
+    view cuts the ends so that the muscle touches the image's border."""
+    common = {"n_young": 2, "n_older": 1, "n_sarcopenic": 1, "num_folds": 3, "spacing": (2.0, 2.0, 2.0)}
+    clean = generate_cohort(tmp_path / "clean", progress=False, **common).parent
+    noisy = generate_cohort(
+        tmp_path / "noisy", contour_jitter=0.05, fov_cut=0.2, slice_thickness_mm=4.0, progress=False, **common
+    ).parent
+    generator = load_datalist(noisy)["generator"]
+    assert generator["contour_jitter"] == 0.05 and generator["fov_cut"] == 0.2 and generator["slice_thickness_mm"] == 4
+    touching = 0
+    for name in ("Y_000", "Y_001", "OH_000", "OS_000"):
+        a, b = nib.load(clean / "images" / f"{name}.nii.gz"), nib.load(noisy / "images" / f"{name}.nii.gz")
+        assert np.allclose(b.header.get_zooms(), (2.0, 2.0, 4.0))
+        mask_a, mask_b = np.asarray(a.dataobj) > 0, np.asarray(b.dataobj) > 0
+        # both lie in the same place in the world: centres of mass within a few mm
+        centre_a = nib.affines.apply_affine(a.affine, np.argwhere(mask_a).mean(axis=0))
+        centre_b = nib.affines.apply_affine(b.affine, np.argwhere(mask_b).mean(axis=0))
+        assert np.linalg.norm(centre_a - centre_b) < 12.0
+        volume_a, volume_b = mask_a.sum() * 8.0, mask_b.sum() * 16.0
+        assert 0.6 * volume_a < volume_b < 1.15 * volume_a
+        touching += bool(mask_b[:, :, 0].any() or mask_b[:, :, -1].any())
+        # slice-wise jitter: the cross-sectional area changes more from slice to slice than on the clean muscle
+        area_a, area_b = mask_a.sum(axis=(0, 1)).astype(float), mask_b.sum(axis=(0, 1)).astype(float)
+        rough_a = np.median(np.abs(np.diff(area_a[area_a > 0], 2)) / area_a.max())
+        rough_b = np.median(np.abs(np.diff(area_b[area_b > 0], 2)) / area_b.max())
+        assert rough_b > rough_a
+    assert touching >= 2  # most muscles are cut by the field of view
+
+
+def test_segmentation_realism_rejects_absurd_strengths(tmp_path):
+    with pytest.raises(ValueError, match="contour_jitter"):
+        generate_cohort(tmp_path, contour_jitter=0.9)
+    with pytest.raises(ValueError, match="fov_cut"):
+        generate_cohort(tmp_path, fov_cut=0.5)
+    assert not any(tmp_path.iterdir())

@@ -12,8 +12,8 @@ import numpy as np
 from monai.transforms import EnsureChannelFirst, LoadImage
 from sklearn.decomposition import PCA
 
-from .geometry import lookup_nearest, voxel_to_world, world_to_voxel
-from .transforms import SelectLabeld
+from ..geometry import lookup_nearest, voxel_to_world, world_to_voxel
+from ..transforms import SelectLabeld
 
 ALIGNED_GRID_MM = 2.0
 ALIGNED_HALF_EXTENT_MM = (48.0, 36.0, 120.0)

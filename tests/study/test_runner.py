@@ -8,7 +8,7 @@ import pandas as pd
 from conftest import TINY_TRAINING, cli_overrides, load_datalist, run_bundle_cli
 from mlflow.tracking import MlflowClient
 
-from scripts.baselines import VoxelPCAShapeModel, aligned_mask
+from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask
 
 
 def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, tmp_path):

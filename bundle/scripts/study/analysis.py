@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import figures
+from .. import figures
 from .statistics import auc_with_ci, lda_analysis, roc
 
 ANOMALY_SCORES = ("recon_score", "hd95_mm", "asd_mm", "latent_distance", "combined")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .files import atomic_path
+from ..files import atomic_path
 
 
 def _image(path: Path, caption: str) -> str:

@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import figures
+from .. import figures
+from ..checkpoints import load_checkpoint
+from ..datalist import load_split
+from ..files import write_csv, write_json
+from ..writers import SubjectOutputs
+from .analysis import PUBLISHED_DICE_THRESHOLD
 from .baselines import score_fold
-from .checkpoints import load_checkpoint
-from .datalist import load_split
-from .files import write_csv, write_json
 from .report_html import write_html
 from .statistics import auc_with_ci, group_effect, lda_analysis, roc, threshold_performance
-from .summaries import PUBLISHED_DICE_THRESHOLD
-from .writers import SubjectOutputs
 
 SHAPE_SCORES = {
     "recon_score": "1 - Dice",

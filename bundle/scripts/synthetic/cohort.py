@@ -21,8 +21,9 @@ import numpy as np
 from nibabel import orientations
 from tqdm import tqdm
 
+from ..files import WRITE_SUFFIX, write_csv, write_json, write_labelmap
 from . import phantoms
-from .files import WRITE_SUFFIX, write_csv, write_json, write_labelmap
+from .realism import SUBSLICES_PER_SLAB, SegmentationRealism, SliceJitter, fov_window, slab_offsets
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +64,41 @@ def _reorient(mask: np.ndarray, affine: np.ndarray, axcodes: str) -> tuple[np.nd
     )
 
 
-def make_labelmap(shape: phantoms.MuscleShape, spacing, margin_mm: float, multilabel: bool, muscle_label: int):
-    """Labelmap of one subject on an RAS grid: the muscle as ``muscle_label``, optionally two neighbours."""
+def make_labelmap(
+    shape: phantoms.MuscleShape,
+    spacing,
+    margin_mm: float,
+    multilabel: bool,
+    muscle_label: int,
+    realism: SegmentationRealism | None = None,
+    rng: np.random.Generator | None = None,
+):
+    """Labelmap of one subject on an RAS grid: the muscle as ``muscle_label``, optionally two neighbours.
+
+    With ``realism``, the muscle is segmented as a rater would (see ``realism``): thick slices replace the last
+    spacing by the slice thickness, and a cut field of view crops the grid along the long axis.
+    """
+    realism = realism or SegmentationRealism()
+    rng = rng if rng is not None else np.random.default_rng(0)
+    thickness = realism.slice_thickness_mm
+    spacing = (float(spacing[0]), float(spacing[1]), thickness or float(spacing[2]))
     extension = phantoms.NEIGHBOUR_EXTENT_MM if multilabel else 0.0
     grid, affine = phantoms.world_grid(shape, spacing, margin_mm, posterior_extension_mm=extension)
-    muscle = phantoms.inside(shape, grid)
+    contour = None
+    if realism.contour_jitter > 0:
+        jitter = SliceJitter(grid.shape[2], realism.contour_jitter, rng)
+        slices = np.arange(grid.shape[2])[None, None, :]
+
+        def contour(phi: np.ndarray) -> np.ndarray:
+            return jitter.limit_change(slices, phi)
+
+    if thickness > 0:  # partial volume of each thick slice: the muscle's share of the slab, thresholded at half
+        share = sum(
+            phantoms.inside(shape, grid + [0.0, 0.0, dz], contour).astype(np.float32) for dz in slab_offsets(thickness)
+        )
+        muscle = share / SUBSLICES_PER_SLAB >= 0.5
+    else:
+        muscle = phantoms.inside(shape, grid, contour)
     labelmap = np.zeros(muscle.shape, dtype=np.uint8)
     if multilabel:
         deep, femur = phantoms.neighbour_structures(shape, grid)
@@ -75,7 +106,10 @@ def make_labelmap(shape: phantoms.MuscleShape, spacing, margin_mm: float, multil
         labelmap[deep] = other_labels[0]
         labelmap[femur] = other_labels[1]
     labelmap[muscle] = muscle_label
-    return labelmap, muscle, affine
+    first, last = fov_window(muscle, realism.fov_cut, rng)
+    affine = affine.copy()
+    affine[:3, 3] += affine[:3, 2] * first
+    return labelmap[..., first:last], muscle[..., first:last], affine
 
 
 def generate_cohort(
@@ -93,12 +127,18 @@ def generate_cohort(
     muscle_label: int = 1,
     axcodes: str = "RAS",
     num_folds: int = 5,
+    contour_jitter: float = 0.0,
+    fov_cut: float = 0.0,
+    slice_thickness_mm: float = 0.0,
     progress: bool = True,
 ) -> Path:
     """Generate the cohort and return the path of its datalist. Deterministic for a given ``seed``.
 
-    A subject's shape depends only on ``seed``, its group and its index, so growing a group keeps earlier subjects.
+    A subject's shape depends only on ``seed``, its group and its index, so growing a group keeps earlier subjects,
+    and the segmentation artefacts (``contour_jitter``, ``fov_cut``, ``slice_thickness_mm``, see ``realism``) are
+    drawn from a stream of their own: the same seed gives the same muscles with and without them.
     """
+    realism = SegmentationRealism(contour_jitter, fov_cut, slice_thickness_mm)
     suffix = "." + image_format.lstrip(".")
     if WRITE_SUFFIX.get(suffix) != suffix:
         raise ValueError(f"image_format must be one of nii.gz, nii, nrrd, mha; got {image_format!r}")
@@ -117,7 +157,10 @@ def generate_cohort(
     for group, index in tqdm(jobs, desc="phantoms", disable=not progress):
         rng = np.random.default_rng([seed, phantoms.GROUPS.index(group), index])
         shape = phantoms.sample_shape(group, rng, strength=strength, max_rotation_deg=max_rotation_deg)
-        labelmap, muscle, affine = make_labelmap(shape, spacing, margin_mm, multilabel, muscle_label)
+        artefacts = np.random.default_rng([seed, phantoms.GROUPS.index(group), index, 1])
+        labelmap, muscle, affine = make_labelmap(
+            shape, spacing, margin_mm, multilabel, muscle_label, realism, artefacts
+        )
         width, thickness = phantoms.mid_section_extent(muscle, affine)
         subject_id = ids_by_group[group][index]
         stored, stored_affine = _reorient(labelmap, affine, axcodes)
@@ -134,7 +177,7 @@ def generate_cohort(
                 "group": group,
                 "healthy": int(healthy),
                 "fold": "" if fold is None else fold,
-                "volume_ml": float(muscle.sum() * np.prod(spacing) / 1000.0),
+                "volume_ml": float(muscle.sum() * abs(np.linalg.det(affine[:3, :3])) / 1000.0),
                 "mid_width_mm": width,
                 "mid_thickness_mm": thickness,
                 "mid_aspect": thickness / width,
@@ -154,6 +197,7 @@ def generate_cohort(
             "max_rotation_deg": max_rotation_deg,
             "multilabel": multilabel,
             "axcodes": axcodes,
+            **realism.to_dict(),
         },
         "label": muscle_label,
         "num_folds": num_folds,

@@ -102,8 +102,12 @@ def _rotation(angles_deg: tuple[float, float, float]) -> np.ndarray:
     return rz @ ry @ rx
 
 
-def inside(shape: MuscleShape, points: np.ndarray) -> np.ndarray:
-    """Whether world points ``[..., 3]`` (mm, RAS, muscle centred at the origin) lie inside the muscle."""
+def inside(shape: MuscleShape, points: np.ndarray, contour_change=None) -> np.ndarray:
+    """Whether world points ``[..., 3]`` (mm, RAS, muscle centred at the origin) lie inside the muscle.
+
+    ``contour_change(phi)``, when given, returns a relative change of the cross-section's radius at the points'
+    polar angles ``phi`` (a rater's contour error, see ``realism.SliceJitter``).
+    """
     local = points @ _rotation(shape.rotation_deg)  # row vectors: inverse rotation of the pose
     x, y, z = local[..., 0], local[..., 1], local[..., 2]
     t = z / shape.length + 0.5
@@ -128,6 +132,8 @@ def inside(shape: MuscleShape, points: np.ndarray) -> np.ndarray:
         angular = np.cos(phi - shape.atrophy_angle).clip(0.0, None) ** 4
         axial = np.exp(-0.5 * ((t - shape.atrophy_position) / 0.08) ** 2)
         limit -= shape.atrophy_depth * angular * axial
+    if contour_change is not None:
+        limit += contour_change(phi)
     return (t > 0) & (t < 1) & (profile > 0) & np.nan_to_num(radius <= limit, nan=False)
 
 

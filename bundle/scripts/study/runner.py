@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-BUNDLE_ROOT = Path(__file__).resolve().parents[1]
+BUNDLE_ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = "muscle_shape_inr_anomaly_study"
 # Budgets of the demo study (about 2 minutes per fold on 2 CPU cores); the configs' own defaults train longer.
 STUDY_OVERRIDES = {"epochs": 60, "val_interval": 60, "save_overlays": False}
@@ -96,8 +96,8 @@ def run_study(
     """Run the folds, build the report and log it as the parent MLflow run; returns the report's HTML path."""
     from mlflow.tracking import MlflowClient
 
+    from ..tracking import sqlite_tracking_uri
     from .report import build_report
-    from .tracking import sqlite_tracking_uri
 
     output = Path(output_dir).resolve()
     output.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from scripts import phantoms
+from scripts.synthetic import phantoms
 
 
 def _mask(group: str, seed: int = 0, spacing=(1.0, 1.0, 1.0)):
