@@ -57,21 +57,26 @@ def fit_only(files: list[str]) -> dict:
     """Seconds per subject of ``LatentFitter.fit`` alone: all subjects in one batch, then one after another."""
     from scripts.checkpoints import load_checkpoint
     from scripts.engines import FitPrepareBatch
+    from scripts.networks import LatentTable
+    from scripts.scoring import HealthyReference
 
     parser = bundle_config("inference", input_files=files, fit_batch_size=len(files))
     state = load_checkpoint(parser.get_parsed_content("ckpt_path"), map_location="cpu")
     decoder = parser.get_parsed_content("network_def")
     decoder.load_state_dict(state["network_def"])
-    train_codes = state["latent_table"]["codes.weight"]
+    train_codes = LatentTable.from_state_dict(state["latent_table"]).vectors
+    reference = HealthyReference()
+    reference.load_state_dict(state["reference"])
+    prior = {"prior_mean": reference.latent_mean, "prior_precision": reference.latent_precision}
     points, _, _, kwargs = FitPrepareBatch()(next(iter(parser.get_parsed_content("dataloader"))))
     fitter = parser.get_parsed_content("fitter")
     fitter.patience = 10**9
     start = time.perf_counter()
-    fitter.fit(decoder, points, kwargs["occupancy"], train_codes)
+    fitter.fit(decoder, points, kwargs["occupancy"], train_codes, **prior)
     batched = time.perf_counter() - start
     start = time.perf_counter()
     for i in range(len(points)):
-        fitter.fit(decoder, points[i : i + 1], kwargs["occupancy"][i : i + 1], train_codes)
+        fitter.fit(decoder, points[i : i + 1], kwargs["occupancy"][i : i + 1], train_codes, **prior)
     sequential = time.perf_counter() - start
     return {
         "fit_batched_s_per_subject": batched / len(points),

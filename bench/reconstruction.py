@@ -22,7 +22,7 @@ from common import BUNDLE, machine_facts, peak_rss_mb, write_result
 
 from scripts.checkpoints import load_checkpoint
 from scripts.decoding import decode_coarse_to_fine, decode_dense
-from scripts.networks import OccupancyDecoder
+from scripts.networks import LatentTable, OccupancyDecoder
 from scripts.postprocessing import DecodeLatentd
 
 COORDINATE_SCALE = 0.02  # the configs' coordinate_scale, the shipped model's frame
@@ -33,7 +33,7 @@ def mean_shape_field():
     decoder = OccupancyDecoder()
     decoder.load_state_dict(state["network_def"])
     decoder.eval()
-    code = state["latent_table"]["codes.weight"].mean(dim=0)
+    code = LatentTable.from_state_dict(state["latent_table"]).vectors.mean(dim=0)
     transform = DecodeLatentd("pred", decoder, COORDINATE_SCALE)  # its field and chunk size, as inference uses them
     return transform.field(code), transform.chunk_size
 

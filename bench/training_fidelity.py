@@ -18,6 +18,7 @@ from common import BUNDLE, bundle_config, demo_cohort, machine_facts, write_resu
 
 from scripts.checkpoints import load_checkpoint
 from scripts.datalist import load_split
+from scripts.networks import LatentTable
 from scripts.postprocessing import DecodeLatentd
 from scripts.scoring import reconstruction_metrics
 
@@ -31,18 +32,19 @@ def main() -> None:
     facts = machine_facts()
     cohort = args.dataset_dir or demo_cohort()
 
-    config = bundle_config("inference", dataset_dir=str(cohort))
+    config = bundle_config("inference", dataset_dir=str(cohort), ckpt_path=str(args.ckpt_path))
     preprocessing = config.get_parsed_content("preprocessing")
     decoder = config.get_parsed_content("network_def")
     state = load_checkpoint(args.ckpt_path, map_location="cpu")
     decoder.load_state_dict(state["network_def"])
     decoder.eval()
-    codes = state["latent_table"]["codes.weight"]
-    row_of = {case: row for row, case in enumerate(state["latent_table"]["_extra_state"]["case_ids"])}
+    table = LatentTable.from_state_dict(state["latent_table"])
+    codes = table.vectors
+    row_of = {case: row for row, case in enumerate(table.case_ids)}
     decode = DecodeLatentd(
         "code",
         decoder,
-        config.get_parsed_content("coordinate_scale"),
+        config.get_parsed_content("settings")["coordinate_scale"],
         reference_key="label",
         coarse_mm=config.get_parsed_content("coarse_mm"),
     )

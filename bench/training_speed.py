@@ -85,7 +85,7 @@ def run_sampled(budget: float, eval_every: int, bf16: bool = False) -> list:
 def whole_volumes(parser: ConfigParser) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Every training subject as (coordinates of all its voxels, their occupancy), after the shared preprocessing."""
     transform = Compose(parser.get_parsed_content("load_transforms") + parser.get_parsed_content("shape_transforms"))
-    scale, volumes = parser.get_parsed_content("coordinate_scale"), []
+    scale, volumes = parser.get_parsed_content("settings")["coordinate_scale"], []
     for item in parser.get_parsed_content("train#datalist"):
         data = transform(dict(item))
         mask = data["image"][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -13,7 +14,29 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLE_ROOT = REPO_ROOT / "bundle"
+CONFIGS = BUNDLE_ROOT / "configs"
 TINY_SPACING = (2.5, 2.5, 2.5)
+
+
+def bundle_config(*files: str, **overrides):
+    """The bundle's configs (``train.json``, ...) merged and parsed as a workflow parses them, with ``overrides``.
+
+    Tests take every chain from here, never from a copy of their own. Parsing happens in the bundle root, where the
+    configs' ``%configs/...`` macros resolve; ``get_parsed_content`` may be called anywhere afterwards.
+    """
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(CONFIGS / name) for name in files])
+    parser.update({"bundle_root": str(BUNDLE_ROOT), **overrides})
+    with contextlib.chdir(BUNDLE_ROOT):
+        parser.parse()
+    return parser
+
+
+def scoring_chain(**settings):
+    """``scoring_preprocessing`` of train.json (what validation, evaluation and inference run) for ``settings``."""
+    return bundle_config("train.json", **settings).get_parsed_content("scoring_preprocessing")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Bad-input files generated at test time, and the preprocessing chain the configs declare, built in Python."""
+"""Bad-input files generated at test time."""
 
 from __future__ import annotations
 
@@ -6,42 +6,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-
-
-def labelmap_chain(label=1, spacing=(1.0, 1.0, 1.0), mode="nearest", sparse_step=1, num_points=2048, keep_mask=False):
-    """The configs' deterministic chain followed by point sampling (keys as in the configs)."""
-    import torch
-    from monai.transforms import (
-        AsDiscreted,
-        Compose,
-        CopyItemsd,
-        EnsureChannelFirstd,
-        EnsureTyped,
-        Orientationd,
-        Spacingd,
-    )
-
-    from scripts.sampling import FindSurfaced, SamplePointsd
-    from scripts.transforms import CentreOnMassd, CheckLabelmapd, LoadLabelmapd, SelectLabeld, SparseSlicesd
-
-    transforms = [
-        LoadLabelmapd("image", image_only=True),
-        EnsureChannelFirstd("image"),
-        CheckLabelmapd("image"),
-        SelectLabeld("image", label=label),
-    ]
-    transforms += [CopyItemsd("image", names="mask")] if keep_mask else []
-    transforms += [
-        Orientationd("image", axcodes="RAS", labels=None),
-        Spacingd("image", pixdim=spacing, mode=mode),
-        AsDiscreted("image", threshold=0.5),
-        EnsureTyped("image", dtype=torch.uint8),
-        SparseSlicesd("image", step=sparse_step),
-        CentreOnMassd("image"),
-        FindSurfaced("image"),
-        SamplePointsd("image", num_points=num_points),
-    ]
-    return Compose(transforms)
 
 
 def write_nifti(path: Path, array: np.ndarray, affine=None, dtype=None) -> Path:

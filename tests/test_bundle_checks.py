@@ -14,22 +14,27 @@ CONFIGS = BUNDLE_ROOT / "configs"
     "workflow_type, files",
     [
         ("train", ["train.json"]),
-        ("train", ["train.json", "evaluate.json"]),
         ("train", ["train.json", "multi_gpu_train.json"]),
         ("infer", ["inference.json"]),
+        ("infer", ["inference.json", "evaluate.json"]),
     ],
 )
-def test_workflow_properties_are_complete(tiny_cohort, tmp_path, workflow_type, files, monkeypatch):
+def test_workflow_properties_are_complete(tiny_cohort, tiny_model, tmp_path, workflow_type, files, monkeypatch):
     monkeypatch.syspath_prepend(str(BUNDLE_ROOT))
+    monkeypatch.chdir(BUNDLE_ROOT)  # where the configs' %configs/... macros resolve, as for `monai.bundle run`
+    model = (
+        {"ckpt_dir": str(tmp_path)} if workflow_type == "train" else {"ckpt_path": str(tiny_model / "models/model.pt")}
+    )
+    if files == ["inference.json", "evaluate.json"]:
+        model = {"ckpt_dir": str(tiny_model / "models")}
     workflow = ConfigWorkflow(
         workflow_type=workflow_type,
         config_file=[str(CONFIGS / f) for f in files],
         logging_file=False,
         bundle_root=str(BUNDLE_ROOT),
         dataset_dir=str(tiny_cohort),
-        ckpt_dir=str(tmp_path),
         output_dir=str(tmp_path),
-        target_spacing=[2.5, 2.5, 2.5],
+        **model,
     )
     if "multi_gpu_train.json" in files:  # a one-process gloo group, as torchrun would set up
         for name, value in {

@@ -1,4 +1,4 @@
-"""evaluate.json layered on train.json: a labelled fold scored, with group summaries and figures."""
+"""evaluate.json layered on inference.json: a labelled fold scored with its model, group summaries and figures."""
 
 from __future__ import annotations
 
@@ -10,14 +10,18 @@ from conftest import TINY_TRAINING, cli_overrides, load_datalist, run_bundle_cli
 
 def test_evaluation_of_a_fold_writes_scores_and_group_summaries(tiny_model, tiny_cohort, tmp_path):
     args = {
-        **TINY_TRAINING,
+        "coarse_mm": TINY_TRAINING["coarse_mm"],
         "dataset_dir": str(tiny_cohort),
         "ckpt_dir": str(tiny_model / "models"),
         "output_dir": str(tmp_path),
         "save_overlays": "False",
     }
     result = run_bundle_cli(
-        "monai.bundle", "run", "--config_file", "['configs/train.json','configs/evaluate.json']", *cli_overrides(args)
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "['configs/inference.json','configs/evaluate.json']",
+        *cli_overrides(args),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "evaluation_fold0"
@@ -30,6 +34,8 @@ def test_evaluation_of_a_fold_writes_scores_and_group_summaries(tiny_model, tiny
     for key in (
         "auc_recon_score",
         "auc_latent_distance",
+        "auc_normative_score",
+        "auc_extra_fraction",
         "auc_combined",
         "auc_volume_baseline",
         "mean_dice_OS",

@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 
 from scripts.synthetic.cohort import generate_cohort
 
-FIT = {k: TINY_TRAINING[k] for k in ("fit_points", "fit_points_per_iteration", "fit_iterations", "target_spacing")}
+FIT = {"coarse_mm": TINY_TRAINING["coarse_mm"]}  # the rest (frame, fit) comes from the model
 
 
 def _header(path):
@@ -85,19 +85,26 @@ def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_pa
         "volume_error_ml",
         "volume_error_pct",
         "recon_score",
+        "extra_fraction",
+        "inward_depth_mm",
         "latent_distance",
+        "normative_score",
         "combined",
         "combined_z",
         "combined_percentile",
         "combined_abnormal",
+        "reference_subjects",
         "decision",
         "fit_stability",
+        "islands",
     ):
         assert column in rows[0], column
     assert {r["decision"] for r in rows} <= {"normal", "abnormal"}
     document = json.loads((out / "scores.json").read_text())
-    assert document["decision_score"] == "combined" and set(document["thresholds"]) >= {"recon_score", "combined"}
-    assert document["summary"]["subjects"] == 3
+    assert document["decision_score"] == "combined"
+    assert set(document["calibration"]["thresholds"]) >= {"recon_score", "combined"}
+    assert document["calibration"]["level"] == 0.95 and document["calibration"]["reference_subjects"] >= 2
+    assert document["model_settings"]["target_spacing"] == [2.5, 2.5, 2.5] and document["summary"]["subjects"] == 3
 
     client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlruns.db'}")
     run = client.search_runs([client.get_experiment_by_name("muscle_shape_inr_anomaly").experiment_id])[0]

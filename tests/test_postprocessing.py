@@ -32,7 +32,7 @@ def test_anomaly_map_marks_missing_and_extra_tissue():
     observed, expected = _label((5, 5, 5)), _label((5, 5, 5))
     expected[0, 3, 1:3, 1:3] = 1  # expected but not observed: missing
     observed[0, 0, 0, 0] = 1  # observed but not expected: extra
-    out = AnomalyMapd()({"mask": observed, "recon": expected})["anomaly_map"]
+    out = AnomalyMapd()({"label": observed, "recon": expected})["anomaly_map"]
     assert out.dtype == torch.uint8 and int((out == MISSING).sum()) == 4 and int((out == EXTRA).sum()) == 1
     assert torch.equal(out.affine, observed.affine)
 

@@ -18,7 +18,7 @@ import torch
 from conftest import BUNDLE_ROOT, TINY_TRAINING, cli_overrides, run_bundle_cli, train_tiny
 from pipeline_helpers import bad_inputs
 
-FIT = {k: TINY_TRAINING[k] for k in ("fit_points", "fit_points_per_iteration", "fit_iterations", "target_spacing")}
+FIT = {"coarse_mm": TINY_TRAINING["coarse_mm"]}  # the rest (frame, fit) comes from the model
 
 
 def _infer(inputs, out, model, **extra):

@@ -37,18 +37,26 @@ def test_empty_reconstruction_is_as_bad_as_it_gets():
     assert metrics["volume_error_pct"] == pytest.approx(-100.0)
 
 
+def _rows(rng, n, **shift):
+    base = {
+        "recon_score": rng.normal(0.02, 0.005, n),
+        "hd95_mm": np.ones(n),  # every healthy subject at one voxel: no spread
+        "asd_mm": rng.normal(0.2, 0.02, n),
+        "extra_fraction": rng.normal(0.01, 0.003, n),
+        "missing_fraction": rng.normal(0.01, 0.003, n),
+        "inward_depth_mm": rng.normal(1.0, 0.2, n),
+    }
+    return [{k: float(v[i] + shift.get(k, 0.0)) for k, v in base.items()} for i in range(n)]
+
+
 @pytest.fixture
 def reference():
     rng = np.random.default_rng(0)
-    ref = HealthyReference(level=0.95)
+    ref = HealthyReference(level=0.95, voxel_mm=1.0)
     ref.fit_latent(torch.from_numpy(rng.normal(size=(30, 8))))
-    healthy = {
-        "recon_score": rng.normal(0.02, 0.005, 12),
-        "hd95_mm": rng.normal(1.0, 0.1, 12),
-        "asd_mm": rng.normal(0.2, 0.02, 12),
-        "latent_distance": rng.normal(3.0, 0.3, 12),
-    }
-    ref.calibrate(healthy)
+    codes = torch.from_numpy(rng.normal(size=(12, 8)))
+    maps = [rng.normal(0.0, 0.3, (16, 12)) for _ in range(12)]
+    ref.calibrate_on(_rows(rng, 12), codes, maps)
     return ref
 
 
@@ -59,13 +67,18 @@ def test_latent_distance_grows_away_from_the_healthy_codes(reference):
 
 
 def test_assessment_flags_only_scores_beyond_the_healthy_range(reference):
-    typical = {"recon_score": 0.02, "hd95_mm": 1.0, "asd_mm": 0.2, "latent_distance": 3.0}
-    out = reference.assess(typical)
-    assert not any(out[f"{n}_abnormal"] for n in ("recon_score", "latent_distance", "combined"))
-    assert 20 < out["recon_score_percentile"] < 80 and abs(out["recon_score_z"]) < 1
-    atypical = dict(typical, recon_score=0.08, latent_distance=6.0)
-    out = reference.assess(atypical)
+    rng = np.random.default_rng(1)
+    code = reference.latent_mean.numpy()
+    typical = _rows(rng, 1)[0]
+    out = reference.assess(typical, code, np.zeros((16, 12)))
+    assert not any(out[f"{n}_abnormal"] for n in ("recon_score", "latent_distance", "normative_score", "combined"))
+    assert out["reference_subjects"] == 12 and out["normative_score"] == 0.0
+    atypical = dict(typical, recon_score=0.08, extra_fraction=0.05)
+    dented = np.zeros((16, 12))
+    dented[7:9, 3:5] = -3.0  # 3 mm inward where healthy surfaces vary by 0.3 mm
+    out = reference.assess(atypical, code + 3.0, dented)
     assert out["recon_score_abnormal"] and out["latent_distance_abnormal"] and out["combined_abnormal"]
+    assert out["normative_score"] > 10 and out["normative_score_abnormal"]
     assert out["recon_score_percentile"] == 100.0
     thresholds = reference.thresholds()
     assert thresholds["recon_score"] == pytest.approx(
@@ -74,12 +87,33 @@ def test_assessment_flags_only_scores_beyond_the_healthy_range(reference):
     )
 
 
+def test_a_score_without_healthy_spread_gives_finite_z_scores(reference):
+    """HD95 is one voxel for every healthy subject: its scale is floored at a quarter voxel, not at 1e-12."""
+    code = reference.latent_mean.numpy()
+    row = dict(_rows(np.random.default_rng(2), 1)[0], hd95_mm=2.0)
+    out = reference.assess(row, code, np.zeros((16, 12)))
+    assert out["hd95_mm_z"] == pytest.approx(4.0)
+    assert all(np.isfinite(v) for k, v in out.items() if k.endswith("_z"))
+
+
+def test_decisions_hold_the_stated_level_on_healthy_subjects():
+    """With 40 healthy reference subjects, new healthy subjects are called abnormal about 5% of the time."""
+    rng = np.random.default_rng(3)
+    ref = HealthyReference(level=0.95)
+    ref.fit_latent(torch.from_numpy(rng.normal(size=(60, 6))))
+    ref.calibrate_on(_rows(rng, 40), torch.from_numpy(rng.normal(size=(40, 6))), [np.zeros((4, 4))] * 40)
+    fresh = _rows(rng, 2000)
+    calls = [ref.assess(r, rng.normal(size=6), np.zeros((4, 4)))["recon_score_abnormal"] for r in fresh]
+    assert 0.02 < np.mean(calls) < 0.10  # the level, within the sampling error of 40 reference subjects
+
+
 def test_reference_survives_a_safe_checkpoint_round_trip(tmp_path, reference):
     torch.save({"reference": reference.state_dict()}, tmp_path / "ref.pt")
     loaded = HealthyReference()
     loaded.load_state_dict(torch.load(tmp_path / "ref.pt", weights_only=True)["reference"])
-    sample = {"recon_score": 0.05, "hd95_mm": 1.2, "asd_mm": 0.3, "latent_distance": 4.0}
-    assert loaded.assess(sample) == reference.assess(sample) and loaded.level == 0.95
+    sample = dict(_rows(np.random.default_rng(4), 1)[0])
+    code, field = reference.latent_mean.numpy() + 0.1, np.full((16, 12), -0.5)
+    assert loaded.assess(sample, code, field) == reference.assess(sample, code, field) and loaded.level == 0.95
     with pytest.raises(KeyError, match="lacks"):
         HealthyReference().load_state_dict({"level": 0.9})
-    assert HealthyReference().assess(sample) == {}  # an uncalibrated reference decides nothing
+    assert HealthyReference().assess(sample, code) == {}  # an uncalibrated reference decides nothing

@@ -13,13 +13,17 @@ def test_training_writes_a_complete_model(tiny_model, tiny_cohort):
     models = tiny_model / "models"
     assert {"model.pt", "model_final.pt", "checkpoint_epoch=4.pt"} <= {p.name for p in models.iterdir()}
     state = torch.load(models / "model.pt", weights_only=True)
-    assert set(state) == {"network_def", "latent_table", "reference"}
+    assert set(state) == {"settings", "network_def", "latent_table", "reference"}
+    settings = json.loads(state["settings"]["values"])
+    assert settings["target_spacing"] == [2.5, 2.5, 2.5] and settings["fit_iterations"] == 10
+    assert json.loads(state["settings"]["versions"])["monai"]
     train_ids = load_datalist(tiny_cohort)["folds"][0]["train"]
     assert state["latent_table"]["_extra_state"]["case_ids"] == train_ids
     assert state["latent_table"]["codes.weight"].shape == (len(train_ids), 128)
     reference = state["reference"]
     val_ids = load_datalist(tiny_cohort)["folds"][0]["val"]
     assert reference["latent_mean"].shape == (128,) and len(reference["healthy"]["recon_score"]) == len(val_ids)
+    assert reference["map_mean"].shape == reference["map_scale"].shape and reference["members"]
     final = torch.load(models / "model_final.pt", weights_only=True)
     assert final["trainer"]["iteration"] == 4 * ((len(train_ids) + 1) // 2)
     assert {"optimizer", "lr_scheduler"} <= set(final)
@@ -52,3 +56,12 @@ def test_training_resumes_from_its_last_checkpoint(tiny_cohort, tmp_path):
     final = torch.load(tmp_path / "models" / "model_final.pt", weights_only=True)
     assert final["trainer"]["max_epochs"] == 3
     assert json.loads(json.dumps(final["trainer"]["iteration"])) == final["trainer"]["epoch_length"] * 3
+
+
+def test_resuming_with_other_settings_is_refused_in_one_line(tiny_cohort, tmp_path):
+    first = train_tiny(tiny_cohort, tmp_path, epochs="1", val_interval="1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = train_tiny(tiny_cohort, tmp_path, epochs="2", val_interval="2", coordinate_scale="0.03")
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    line = [x for x in again.stderr.splitlines() if x.startswith("error: ")][-1]
+    assert "coordinate_scale = 0.03 contradicts the checkpoint" in line and "coordinate_scale = 0.02" in line

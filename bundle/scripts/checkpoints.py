@@ -19,9 +19,9 @@ from monai.handlers import CheckpointLoader
 
 from .errors import InputError, reraise
 from .files import atomic_path, remove_stale_temporaries
+from .layout import FINAL_CHECKPOINT, MODEL_FILE, PERIODIC_CHECKPOINT, PERIODIC_CHECKPOINT_GLOB
 
 logger = logging.getLogger(__name__)
-FINAL_NAME = "model_final.pt"
 
 
 class CheckpointError(InputError):
@@ -64,7 +64,7 @@ def latest_checkpoint(folder: str | Path) -> str | None:
     """The training checkpoint in ``folder`` that went furthest (periodic ones and the final one, compared by the
     trainer's iteration), or None when there is none."""
     best: tuple[int, str] | None = None
-    candidates = sorted(Path(folder).glob("checkpoint_epoch=*.pt")) + sorted(Path(folder).glob(FINAL_NAME))
+    candidates = sorted(Path(folder).glob(PERIODIC_CHECKPOINT_GLOB)) + sorted(Path(folder).glob(FINAL_CHECKPOINT))
     for path in candidates:
         state = load_checkpoint(path, map_location="cpu")
         trainer = state.get("trainer")
@@ -76,12 +76,26 @@ def latest_checkpoint(folder: str | Path) -> str | None:
 
 
 class SafeCheckpointLoader(CheckpointLoader):
-    """MONAI's ``CheckpointLoader`` whose failures (missing, tampered, foreign file) name the file in one line."""
+    """MONAI's ``CheckpointLoader`` whose failures (missing, tampered, foreign file) name the file in one line.
+
+    ``optional`` names objects that checkpoints written by earlier versions of the bundle lack (their settings): they
+    are skipped with a warning instead of failing the load.
+    """
+
+    def __init__(self, *args, optional: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.optional = tuple(optional)
 
     def __call__(self, engine: Engine) -> None:
-        load_checkpoint(self.load_path, map_location="cpu")  # refuse unsafe or unreadable files first
+        state = load_checkpoint(self.load_path, map_location="cpu")  # refuse unsafe or unreadable files first
+        for name in self.optional:
+            if name in self.load_dict and name not in state:
+                logger.warning("%s has no %s (written by an earlier version): not restored", self.load_path, name)
+                self.load_dict = {k: v for k, v in self.load_dict.items() if k != name}
         try:
             super().__call__(engine)
+        except InputError:  # already one line naming the problem (e.g. settings that contradict the checkpoint)
+            raise
         except Exception as error:
             reason = _one_line(error, 300)
             raise CheckpointError(f"{self.load_path}: does not fit this bundle's model ({reason})") from None
@@ -113,7 +127,10 @@ class ResumableCheckpoint:
         path = latest_checkpoint(self.save_dir) if self.resume and self.save_dir.is_dir() else None
         if path is not None:
             logger.info("resuming training from %s", path)
-            SafeCheckpointLoader(load_path=path, load_dict=to_save, map_location=self.map_location).attach(engine)
+            loader = SafeCheckpointLoader(
+                load_path=path, load_dict=to_save, map_location=self.map_location, optional=("settings",)
+            )
+            loader.attach(engine)
         if not self.save:
             return
         self.save_dir.mkdir(parents=True, exist_ok=True)
@@ -122,10 +139,10 @@ class ResumableCheckpoint:
             to_save,
             AtomicDiskSaver(self.save_dir),
             n_saved=1,
-            filename_pattern="checkpoint_epoch={global_step}.{ext}",
+            filename_pattern=PERIODIC_CHECKPOINT,
             global_step_transform=lambda e, _: e.state.epoch,
         )
-        final = Checkpoint(to_save, AtomicDiskSaver(self.save_dir, FINAL_NAME), n_saved=None)
+        final = Checkpoint(to_save, AtomicDiskSaver(self.save_dir, FINAL_CHECKPOINT), n_saved=None)
 
         def register_savers(e: Engine) -> None:
             # registered once the run starts, so they run after every other handler of the same event: a
@@ -144,7 +161,7 @@ class BestModelSaver:
     Attach to the validator. Like MONAI's ``CheckpointSaver(save_key_metric=True)``, but written atomically.
     """
 
-    def __init__(self, save_dir: str, objects: dict, filename: str = "model.pt", metric: str | None = None) -> None:
+    def __init__(self, save_dir: str, objects: dict, filename: str = MODEL_FILE, metric: str | None = None) -> None:
         self.save_dir, self.objects, self.filename, self.metric = Path(save_dir), objects, filename, metric
 
     def attach(self, engine: Engine) -> None:
@@ -161,3 +178,21 @@ class BestModelSaver:
             global_step_transform=lambda e, _: e.state.epoch,
         )
         engine.add_event_handler(Events.EPOCH_COMPLETED, saver)
+
+
+def load_into(path: str | Path, objects: Mapping) -> None:
+    """Load the states of ``objects`` from a checkpoint (a model to recalibrate), each by its name, safely."""
+    state = load_checkpoint(path, map_location="cpu")
+    missing = [name for name in objects if name not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a model of this bundle (it lacks {', '.join(missing)})")
+    for name, target in objects.items():
+        try:
+            target.load_state_dict(state[name])
+        except InputError:
+            raise
+        except Exception as error:
+            raise CheckpointError(
+                f"{path}: {name} does not fit this bundle's model ({_one_line(error, 300)})"
+            ) from None
+    logger.info("loaded %s from %s", ", ".join(objects), path)

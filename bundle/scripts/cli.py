@@ -1,99 +1,186 @@
-"""Command line for the tasks that are not a single bundle config: ``python -m scripts <command> --help``."""
+"""Command line for the tasks that are not a single bundle config: ``python -m scripts <command> --help``.
+
+Every command prints its help with ``--help``, refuses an unknown option or a bad value with one line and exit code
+2, and checks its inputs as the workflows do (an unusable datalist or cohort ends with one line naming the file).
+``study`` also takes any config id of the bundle as ``--<id> <value>`` (``--fit_iterations 200``,
+``--network_def#hidden_dim 64``) and applies it to every fold; ids that no config declares are refused.
+"""
 
 from __future__ import annotations
 
+import argparse
+import ast
 import logging
 import logging.config
+import sys
 from pathlib import Path
-
-import fire
 
 BUNDLE_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = BUNDLE_ROOT / "data" / "demo_cohort"
+DEFAULT_STUDY_DIR = BUNDLE_ROOT / "eval" / "study"
 
 
-def _setup_logging() -> None:
+class CommandLineError(ValueError):
+    """A bad option or value on the command line."""
+
+
+def _setup() -> None:
+    from .runtime import prepare_process
+
+    prepare_process()
     logging.config.fileConfig(BUNDLE_ROOT / "configs" / "logging.conf", disable_existing_loggers=False)
 
 
-def phantoms(
-    output_dir: str = str(DEMO_DIR),
-    n_young: int = 24,
-    n_older: int = 24,
-    n_sarcopenic: int = 16,
-    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
-    image_format: str = "nii.gz",
-    seed: int = 0,
-    strength: float = 1.0,
-    margin_mm: float = 8.0,
-    max_rotation_deg: float = 4.0,
-    multilabel: bool = False,
-    muscle_label: int = 1,
-    axcodes: str = "RAS",
-    num_folds: int = 5,
-    contour_jitter: float = 0.0,
-    fov_cut: float = 0.0,
-    slice_thickness_mm: float = 0.0,
-) -> str:
-    """Generate a synthetic cohort (labelmaps, datalist.json with folds, ground_truth.csv); prints the datalist path.
+def _value(text: str):
+    """A command-line value as Python: numbers, lists, booleans, None; anything else stays text."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
-    Example: ``python -m scripts phantoms --output_dir /tmp/cohort --spacing "[0.5,0.5,2]" --image_format nrrd``.
-    """
-    from .synthetic.cohort import generate_cohort
 
-    _setup_logging()
-    path = generate_cohort(
-        output_dir,
-        n_young=n_young,
-        n_older=n_older,
-        n_sarcopenic=n_sarcopenic,
-        spacing=tuple(float(s) for s in spacing),
-        image_format=image_format,
-        seed=seed,
-        strength=strength,
-        margin_mm=margin_mm,
-        max_rotation_deg=max_rotation_deg,
-        multilabel=multilabel,
-        muscle_label=muscle_label,
-        axcodes=axcodes,
-        num_folds=num_folds,
-        contour_jitter=contour_jitter,
-        fov_cut=fov_cut,
-        slice_thickness_mm=slice_thickness_mm,
+def _folds(text: str) -> list[int]:
+    value = _value(text)
+    folds = [value] if isinstance(value, int) else value
+    if not isinstance(folds, (list, tuple)) or not all(isinstance(f, int) and f >= 0 for f in folds) or not folds:
+        raise argparse.ArgumentTypeError(f"expected fold numbers such as 3 or [0,2], got {text!r}")
+    return [int(f) for f in folds]
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def _overrides(tokens: list[str]) -> dict:
+    """``--id value`` pairs left over by the parser, checked against the ids the configs declare."""
+    from .study.runner import config_ids
+
+    if len(tokens) % 2 or not all(t.startswith("--") and len(t) > 2 for t in tokens[::2]):
+        raise CommandLineError(f"expected --<config id> <value> pairs, got {' '.join(tokens)}")
+    overrides = {key[2:]: _value(value) for key, value in zip(tokens[::2], tokens[1::2], strict=True)}
+    known = config_ids()
+    unknown = [key for key in overrides if key not in known]
+    if unknown:
+        raise CommandLineError(f"unknown option(s) {', '.join('--' + k for k in unknown)}: not an id of the configs")
+    return overrides
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scripts", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{phantoms,study,report,demo}")
+
+    phantoms = commands.add_parser("phantoms", help="generate a synthetic cohort (labelmaps, datalist, truth)")
+    phantoms.add_argument("--output_dir", default=str(DEMO_DIR))
+    for group, default in (("n_young", 24), ("n_older", 24), ("n_sarcopenic", 16)):
+        phantoms.add_argument(f"--{group}", type=int, default=default)
+    phantoms.add_argument("--spacing", type=_value, default=(1.0, 1.0, 1.0), help="voxel size in mm, e.g. [0.5,0.5,2]")
+    phantoms.add_argument("--image_format", default="nii.gz", help="nii.gz, nii, nrrd or mha")
+    phantoms.add_argument("--seed", type=int, default=0)
+    phantoms.add_argument("--strength", type=float, default=1.0, help="scale of the sarcopenic shape change")
+    phantoms.add_argument("--margin_mm", type=float, default=8.0)
+    phantoms.add_argument("--max_rotation_deg", type=float, default=4.0)
+    phantoms.add_argument("--multilabel", type=_value, default=False)
+    phantoms.add_argument("--muscle_label", type=int, default=1)
+    phantoms.add_argument("--axcodes", default="RAS")
+    phantoms.add_argument("--num_folds", type=int, default=5)
+    phantoms.add_argument("--contour_jitter", type=float, default=0.0, help="slice-wise contour error, e.g. 0.04")
+    phantoms.add_argument("--fov_cut", type=float, default=0.0, help="largest fraction cut off at each end")
+    phantoms.add_argument("--slice_thickness_mm", type=float, default=0.0, help="thick slices along the long axis")
+
+    study = commands.add_parser(
+        "study",
+        help="cross-validation study: train and score every fold, then the report",
+        description="Train on each fold's healthy subjects, score its test subjects, then write the report. Any "
+        "other --<config id> <value> applies to every fold.",
     )
-    return str(path)
+    study.add_argument("--dataset_dir", default=str(DEMO_DIR))
+    study.add_argument("--output_dir", default=str(DEFAULT_STUDY_DIR))
+    study.add_argument("--folds", type=_folds, default=None, help="only these folds, e.g. [3] (one job per fold)")
+    study.add_argument("--parallel", type=_positive(int), default=1, help="folds run at once on this machine")
+    study.add_argument("--epochs", type=_positive(int), default=None)
+    study.add_argument("--tracking_uri", default=None, help="an MLflow server shared by every job, e.g. http://...")
+    study.add_argument("--no_report", action="store_true", help="score the folds only (jobs of a larger study)")
+
+    report = commands.add_parser("report", help="assemble the study report from the folds already scored")
+    report.add_argument("--dataset_dir", default=str(DEMO_DIR))
+    report.add_argument("--output_dir", default=str(DEFAULT_STUDY_DIR))
+    report.add_argument("--tracking_uri", default=None)
+
+    demo = commands.add_parser("demo", help="the quick start's main job: the study on the demo cohort")
+    demo.add_argument("--output_dir", default=str(DEFAULT_STUDY_DIR))
+    demo.add_argument("--parallel", type=_positive(int), default=1)
+    return parser
 
 
-def study(
-    dataset_dir: str = str(DEMO_DIR),
-    output_dir: str = str(BUNDLE_ROOT / "eval" / "study"),
-    folds: list[int] | None = None,
-    parallel: int = 1,
-    epochs: int | None = None,
-    **overrides,
-) -> str:
-    """Cross-validation study on a cohort with folds (see scripts/study.py); prints the report's path.
+def run(argv: list[str]) -> str:
+    """Run one command; returns what it prints (the path of what it made)."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "study":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    _setup()
+    if args.command == "phantoms":
+        from .synthetic.cohort import generate_cohort
 
-    Any other ``--key value`` overrides that id of the configs for every fold, e.g. ``--fit_iterations 200``.
-    """
-    from .study.runner import run_study
+        options = vars(args)
+        options.pop("command")
+        spacing = options.pop("spacing")
+        if not isinstance(spacing, (list, tuple)) or len(spacing) != 3:
+            raise CommandLineError(f"--spacing expects three numbers such as [1,1,1], got {spacing!r}")
+        try:
+            path = generate_cohort(options.pop("output_dir"), spacing=tuple(float(s) for s in spacing), **options)
+        except ValueError as error:  # an impossible cohort (format, counts, strengths)
+            raise CommandLineError(str(error)) from None
+        return str(path)
+    from .study.runner import build_study_report, run_study
 
-    _setup_logging()
-    if epochs is not None:
-        overrides.update(epochs=epochs, val_interval=overrides.get("val_interval", epochs))
-    return str(run_study(dataset_dir, output_dir, folds=folds, parallel=parallel, overrides=overrides))
-
-
-def demo(output_dir: str = str(BUNDLE_ROOT / "eval" / "study"), parallel: int = 1) -> str:
-    """The quick start's main job: generate the demo cohort (first time only), run the 5-fold study, report."""
+    if args.command == "study":
+        overrides = _overrides(extra)
+        if args.epochs is not None:
+            overrides.update(epochs=args.epochs, val_interval=overrides.get("val_interval", args.epochs))
+        return str(
+            run_study(
+                args.dataset_dir,
+                args.output_dir,
+                folds=args.folds,
+                parallel=args.parallel,
+                overrides=overrides,
+                tracking_uri=args.tracking_uri,
+                report=not args.no_report,
+            )
+        )
+    if args.command == "report":
+        return str(build_study_report(args.dataset_dir, args.output_dir, tracking_uri=args.tracking_uri))
     from .synthetic.cohort import ensure_demo_cohort
 
-    _setup_logging()
     ensure_demo_cohort(DEMO_DIR)
-    report = study(str(DEMO_DIR), output_dir, parallel=parallel)
+    report = run_study(str(DEMO_DIR), args.output_dir, parallel=args.parallel)
     logging.getLogger(__name__).info("demo finished; open %s", report)
-    return report
+    return str(report)
 
 
-def main() -> None:
-    fire.Fire({"phantoms": phantoms, "study": study, "demo": demo})
+def main(argv: list[str] | None = None) -> None:
+    from .errors import find_input_error
+
+    try:
+        print(run(sys.argv[1:] if argv is None else argv))
+    except CommandLineError as error:
+        print(f"python -m scripts: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception as error:
+        found = find_input_error(error)
+        if found is None:
+            raise
+        print(f"\nerror: {found}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None

@@ -68,13 +68,17 @@ def load_split(datalist_path: str | os.PathLike, fold: int, split: str, dataset_
 
 
 def list_labelmaps(folder: str | os.PathLike) -> list[dict]:
-    """Every labelmap file directly in ``folder``, as items ``{"id", "image"}`` sorted by file name."""
+    """Every entry directly in ``folder`` named like a labelmap, as items ``{"id", "image"}`` sorted by name.
+
+    An entry that only looks like one (a folder called ``x.nii.gz``, a broken link) is listed too, so that the
+    workflow reports it among the unusable inputs instead of ignoring it silently. Hidden files are not inputs.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise DatalistError(f"{folder}: input folder not found")
     items, seen = [], {}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.name.lower().endswith(IMAGE_SUFFIXES) and not path.name.startswith("."):
+        if path.name.lower().endswith(IMAGE_SUFFIXES) and not path.name.startswith("."):
             subject_id = safe_id(image_stem(path))
             if subject_id in seen:
                 raise DatalistError(f"{path}: subject id {subject_id!r} already used by {seen[subject_id]}")

@@ -1,4 +1,8 @@
-"""A dataset for scoring many labelmaps: skips subjects already done, and optionally files that cannot be used."""
+"""A dataset for scoring many labelmaps: skips subjects already done, and optionally files that cannot be used.
+
+Nothing is cached across subjects: one labelmap is read, prepared and handed on at a time, so memory does not grow
+with the number of inputs. Under ``torchrun`` each rank takes every ``world_size``-th subject (``rank`` first).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ class SubjectDataset(IterableDataset):
     Items for which ``done(item)`` holds (their outputs are complete from an earlier, interrupted run) are listed in
     ``reused`` and not processed again. With ``skip_invalid``, an item whose file is unusable (an ``InputError``)
     is listed in ``skipped`` with its reason and the run goes on; otherwise the error ends the run. Iterate in the
-    main process (``num_workers=0``) so that these lists are the ones the writers read.
+    main process (``num_workers=0``) so that these lists are the ones the writers read. ``data`` stays the whole
+    list (its order is the order of the scores table); ``shard`` is this rank's part of it.
     """
 
     def __init__(
@@ -28,14 +33,23 @@ class SubjectDataset(IterableDataset):
         transform: Callable,
         skip_invalid: bool = False,
         done: Callable[[dict], bool] | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} does not exist in a world of {world_size} process(es)")
         self.data, self.transform, self.skip_invalid, self.done = list(data), transform, skip_invalid, done
+        self.rank, self.world_size = rank, world_size
         self.reused: list[dict] = []
         self.skipped: list[dict] = []
 
+    @property
+    def shard(self) -> list[dict]:
+        return self.data[self.rank :: self.world_size]
+
     def __iter__(self):
         self.reused, self.skipped = [], []
-        for item in self.data:
+        for item in self.shard:
             if self.done is not None and self.done(item):
                 self.reused.append(item)
                 continue

@@ -1,6 +1,7 @@
 """Figures: per-subject overlays of input and reconstruction, and group summaries (boxplots, ROC, LDA).
 
-Every figure is written atomically as PNG with the non-interactive Agg backend.
+Every figure is written atomically as PNG. Figures are built with matplotlib's object-oriented API (``Figure``, no
+pyplot), so drawing needs no GUI and selects no global backend.
 """
 
 from __future__ import annotations
@@ -8,23 +9,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 from nibabel import orientations
 
 from .files import atomic_path
 from .geometry import as_numpy_affine, voxel_spacing
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+HEALTHY_COLOURS = ("tab:green", "tab:blue", "tab:cyan", "tab:olive", "tab:gray")
+ABNORMAL_COLOURS = ("tab:red", "tab:orange", "tab:purple", "tab:brown", "tab:pink")
 
-GROUP_COLOURS = {"Y": "tab:green", "OH": "tab:blue", "OS": "tab:red"}
+
+def group_colours(order: Sequence[str], healthy: set[str]) -> dict[str, str]:
+    """A colour per group: greens and blues for healthy groups, reds and oranges for the others."""
+    colours, counts = {}, {True: 0, False: 0}
+    for group in order:
+        palette = HEALTHY_COLOURS if group in healthy else ABNORMAL_COLOURS
+        colours[group] = palette[counts[group in healthy] % len(palette)]
+        counts[group in healthy] += 1
+    return colours
 
 
 def save(fig, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight")
-    plt.close(fig)
     return Path(path)
 
 
@@ -43,7 +51,8 @@ def overlay(label: np.ndarray, recon: np.ndarray, affine, title: str, path: str 
     recon, _ = _canonical(np.asarray(recon, dtype=bool), affine)
     centre = np.round(np.argwhere(label).mean(axis=0)).astype(int) if label.any() else np.array(label.shape) // 2
     views = [("axial", 2, (0, 1)), ("coronal", 1, (0, 2)), ("sagittal", 0, (1, 2))]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 4.5))
+    axes = fig.subplots(1, 3)
     for ax, (name, axis, (row_axis, col_axis)) in zip(axes, views, strict=True):
         cut = [slice(None)] * 3
         cut[axis] = int(centre[axis])
@@ -69,10 +78,13 @@ def overlay(label: np.ndarray, recon: np.ndarray, affine, title: str, path: str 
     return save(fig, path)
 
 
-def group_boxplot(values: Mapping[str, Sequence[float]], ylabel: str, title: str, path: str | Path, line=None):
+def group_boxplot(
+    values: Mapping[str, Sequence[float]], ylabel: str, title: str, path: str | Path, line=None, colours=None
+) -> Path:
     """Boxplot per group with the individual subjects as points; ``line`` draws a horizontal threshold."""
     groups = list(values)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(groups), 4.5))
+    fig = Figure(figsize=(1.6 + 1.4 * len(groups), 4.5))
+    ax = fig.subplots()
     ax.boxplot([np.asarray(values[g], dtype=float) for g in groups], showfliers=False)
     ax.set_xticks(range(1, len(groups) + 1), groups)
     rng = np.random.default_rng(0)
@@ -83,7 +95,7 @@ def group_boxplot(values: Mapping[str, Sequence[float]], ylabel: str, title: str
             points,
             s=14,
             alpha=0.7,
-            color=GROUP_COLOURS.get(group, "tab:gray"),
+            color=(colours or {}).get(group, "tab:gray"),
             zorder=3,
         )
     if line is not None:
@@ -96,7 +108,8 @@ def group_boxplot(values: Mapping[str, Sequence[float]], ylabel: str, title: str
 
 def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], title: str, path: str | Path) -> Path:
     """``curves``: name -> (false positive rates, true positive rates, AUC)."""
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     for name, (fpr, tpr, auc) in curves.items():
         ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], color="gray", linestyle=":")
@@ -106,10 +119,11 @@ def roc_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray, float]], title
     return save(fig, path)
 
 
-def lda_scatter(projected: np.ndarray, groups: Sequence[str], title: str, path: str | Path) -> Path:
+def lda_scatter(projected: np.ndarray, groups: Sequence[str], title: str, path: str | Path, colours=None) -> Path:
     """Codes projected on the first (one or two) discriminant axes, coloured by group."""
     groups = np.asarray(groups)
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
     second = projected[:, 1] if projected.shape[1] > 1 else np.random.default_rng(0).uniform(-0.5, 0.5, len(groups))
     for group in dict.fromkeys(groups):
         chosen = groups == group
@@ -119,9 +133,32 @@ def lda_scatter(projected: np.ndarray, groups: Sequence[str], title: str, path: 
             label=group,
             s=24,
             alpha=0.8,
-            color=GROUP_COLOURS.get(str(group), None),
+            color=(colours or {}).get(str(group), None),
         )
     ax.set(xlabel="LD1", ylabel="LD2" if projected.shape[1] > 1 else "(jitter)", title=title)
     ax.legend()
     ax.grid(alpha=0.3)
+    return save(fig, path)
+
+
+def training_curves(train: Mapping[str, Sequence[tuple[int, float]]], val, path: str | Path) -> Path:
+    """Training loss parts (log scale) and Dice per epoch; ``train``/``val``: metric -> [(epoch, value), ...]."""
+    fig = Figure(figsize=(11, 4))
+    loss_ax, val_ax = fig.subplots(1, 2)
+    for name in ("train_bce", "train_dice_loss", "train_code_reg"):
+        if train.get(name):
+            epochs, values = zip(*train[name], strict=True)
+            loss_ax.semilogy(epochs, values, label=name)
+    loss_ax.set(xlabel="epoch", title="training loss parts")
+    for name in ("train_point_dice", "val_mean_dice"):
+        series = train.get(name) or val.get(name)
+        if series:
+            epochs, values = zip(*series, strict=True)
+            val_ax.plot(epochs, values, marker="o" if name.startswith("val") else None, label=name)
+    val_ax.set(xlabel="epoch", ylabel="Dice", title="training (points) and validation (volumes) Dice")
+    for ax in (loss_ax, val_ax):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    fig.tight_layout()
     return save(fig, path)

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -88,15 +88,33 @@ def write_json(data: object, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def write_csv(rows: Sequence[Mapping[str, object]], path: str | os.PathLike) -> Path:
-    """Write dict rows with the union of their keys as columns, in first-seen order."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
+def write_csv(rows: Iterable[Mapping[str, object]], path: str | os.PathLike, columns: list[str] | None = None) -> Path:
+    """Write dict rows with the union of their keys as columns, in first-seen order.
+
+    With ``columns`` given, ``rows`` may be a generator: it is written as it comes, never held in memory.
+    """
+    if columns is None:
+        rows = list(rows)
+        seen: dict[str, None] = {}
+        for row in rows:
+            seen.update(dict.fromkeys(row))
+        columns = list(seen)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer = csv.DictWriter(stream, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
+    return Path(path)
+
+
+def write_json_with_list(document: Mapping, key: str, items: Iterable, path: str | os.PathLike) -> Path:
+    """Write ``document`` with ``key`` holding ``items`` (a generator is fine), streamed item by item."""
+    head = json.dumps(dict(document), indent=4, default=_json_default)[:-2] if document else "{"  # open, no "}"
+    with atomic_path(path) as tmp, open(tmp, "w") as stream:
+        stream.write(head + (",\n" if document else "\n") + f"    {json.dumps(key)}: [")
+        for index, item in enumerate(items):
+            text = json.dumps(item, indent=4, default=_json_default).replace("\n", "\n        ")
+            stream.write(("," if index else "") + "\n        " + text)
+        stream.write("\n    ]\n}\n")
     return Path(path)
 
 

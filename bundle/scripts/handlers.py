@@ -11,9 +11,10 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import ProgressBar
 
-from .files import atomic_path
+from . import figures
 from .losses import AutoDecoderLoss
 from .networks import LatentTable
+from .runtime import interactive
 from .scoring import HealthyReference
 
 logger = logging.getLogger(__name__)
@@ -53,17 +54,25 @@ class AutoDecoderLossHandler:
 
 
 class HealthyReferenceHandler:
-    """Rebuilds the healthy reference from each validation run, before the checkpoint of that run is saved.
+    """Rebuilds the healthy reference with each validation run, before the checkpoint of that run is saved.
 
-    The latent model is fitted on the current training codes; the score distributions are those of the
-    validation subjects, fitted like new subjects (on every rank, when validation is distributed). Attach to the
-    validator, before its BestModelSaver.
+    When validation starts, the latent model (the fit's prior) is refitted to the current training codes; when it
+    ends, the validation subjects, fitted like new subjects (on every rank, when validation is distributed), calibrate
+    the scores and the normative deviation maps. Attach to the validator, before its BestModelSaver.
     """
 
-    def __init__(self, reference: HealthyReference, latent_table: LatentTable, scores_key: str = "scores") -> None:
-        self.reference, self.latent_table, self.scores_key = reference, latent_table, scores_key
+    def __init__(
+        self,
+        reference: HealthyReference,
+        latent_table: LatentTable,
+        scores_key: str = "scores",
+        map_key: str = "deviation_map",
+    ) -> None:
+        self.reference, self.latent_table = reference, latent_table
+        self.scores_key, self.map_key = scores_key, map_key
         self.rows: list[dict] = []
         self.codes: list[torch.Tensor] = []
+        self.maps: list[np.ndarray] = []
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.EPOCH_STARTED, self.epoch_started)
@@ -71,44 +80,55 @@ class HealthyReferenceHandler:
         engine.add_event_handler(Events.EPOCH_COMPLETED, self.epoch_completed)
 
     def epoch_started(self, engine: Engine) -> None:
-        self.rows, self.codes = [], []
+        self.rows, self.codes, self.maps = [], [], []
+        self.reference.fit_latent(self.latent_table.vectors)
 
     def iteration_completed(self, engine: Engine) -> None:
         for item in engine.state.output:
             self.rows.append(item[self.scores_key])
             self.codes.append(item["pred"]["code"].detach().cpu())
+            self.maps.append(np.asarray(item[self.map_key]))
 
-    def gathered(self) -> tuple[list[dict], list[torch.Tensor]]:
-        """Rows and codes of every rank when validation is distributed (each rank fitted its share)."""
+    def gathered(self) -> tuple[list[dict], list[torch.Tensor], list[np.ndarray]]:
+        """Rows, codes and maps of every rank when validation is distributed (each rank fitted its share)."""
         if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            return self.rows, self.codes
+            return self.rows, self.codes, self.maps
         shares: list = [None] * torch.distributed.get_world_size()
-        torch.distributed.all_gather_object(shares, (self.rows, self.codes))
-        return [r for rows, _ in shares for r in rows], [c for _, codes in shares for c in codes]
+        torch.distributed.all_gather_object(shares, (self.rows, self.codes, self.maps))
+        return tuple([x for share in shares for x in share[k]] for k in range(3))
 
     def epoch_completed(self, engine: Engine) -> None:
-        rows, codes = self.gathered()
+        rows, codes, maps = self.gathered()
         if not rows:
             return
-        self.reference.fit_latent(self.latent_table.codes.weight)
-        latent = self.reference.latent_distance(torch.stack(codes))
-        scores = {name: np.array([row[name] for row in rows]) for name in ("recon_score", "hd95_mm", "asd_mm")}
-        self.reference.calibrate({**scores, "latent_distance": latent})
-        engine.state.metrics["val_hd95_mm"] = float(np.mean(scores["hd95_mm"]))
-        engine.state.metrics["val_latent_distance"] = float(np.mean(latent))
+        self.reference.calibrate_on(rows, codes, maps)
+        healthy = self.reference.healthy
+        for name in ("hd95_mm", "latent_distance", "normative_score"):
+            if name in healthy:
+                engine.state.metrics[f"val_{name}"] = float(healthy[name].mean())
 
 
 class EpochProgressBar(ProgressBar):
-    """A progress bar over epochs (Ignite's default counts the iterations of one epoch), showing ``metric_names``."""
+    """A progress bar over epochs (Ignite's default counts the iterations of one epoch), showing ``metric_names``.
+
+    Drawn only on a terminal: in a log file, redrawn bars would leave fragments between the log lines.
+    """
 
     def __init__(self, metric_names: list[str] | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
+        super().__init__(disable=not interactive(), **kwargs)
         self.metric_names = metric_names
 
     def attach(self, engine: Engine, *args, **kwargs) -> None:
         super().attach(
             engine, self.metric_names, event_name=Events.EPOCH_COMPLETED, closing_event_name=Events.COMPLETED
         )
+
+
+class SubjectProgressBar(ProgressBar):
+    """Ignite's progress bar over the batches of subjects being scored, drawn only on a terminal."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(persist=True, disable=not interactive(), **kwargs)
 
 
 class FinalValidationHandler:
@@ -155,29 +175,5 @@ class TrainingCurvesHandler:
                 self.val[name].append((epoch, float(value)))
 
     def plot(self, engine: Engine) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 4))
-        for name in ("train_bce", "train_dice_loss", "train_code_reg"):
-            if self.train.get(name):
-                epochs, values = zip(*self.train[name], strict=True)
-                loss_ax.semilogy(epochs, values, label=name)
-        loss_ax.set(xlabel="epoch", title="training loss parts")
-        for name in ("train_point_dice", "val_mean_dice"):
-            series = self.train.get(name) or self.val.get(name)
-            if series:
-                epochs, values = zip(*series, strict=True)
-                val_ax.plot(epochs, values, marker="o" if name.startswith("val") else None, label=name)
-        val_ax.set(xlabel="epoch", ylabel="Dice", title="training (points) and validation (volumes) Dice")
-        for ax in (loss_ax, val_ax):
-            ax.grid(alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend()
-        fig.tight_layout()
-        with atomic_path(self.output_path) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-        plt.close(fig)
+        figures.training_curves(self.train, self.val, self.output_path)
         logger.info("training curves written to %s", self.output_path)

@@ -57,11 +57,11 @@ class AutoDecoderLoss(nn.Module):
         code_norm = pred["codes"].pow(2).sum(dim=1).mean()
         total = parts["total"].mean() + self.current_code_weight * code_norm
         self.last_parts = {
-            "loss": float(total),
-            "bce": float(parts["bce"].mean()),
-            "dice_loss": float(parts["dice_loss"].mean()),
-            "code_norm": float(code_norm),
-            "code_reg": float(self.current_code_weight * code_norm),
+            "loss": float(total.detach()),
+            "bce": float(parts["bce"].detach().mean()),
+            "dice_loss": float(parts["dice_loss"].detach().mean()),
+            "code_norm": float(code_norm.detach()),
+            "code_reg": float(self.current_code_weight * code_norm.detach()),
             "point_dice": float(point_dice(pred["logits"].detach(), occupancy).mean()),
         }
         return total

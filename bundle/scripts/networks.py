@@ -17,7 +17,7 @@ from torch import nn
 
 
 class OccupancyDecoder(nn.Module):
-    """DeepSDF-style MLP: ``num_layers`` hidden layers of ``hidden_dim`` units (default: ``latent_dim``).
+    """DeepSDF-style MLP: ``num_layers`` hidden layers of ``hidden_dim`` units, conditioned on a ``latent_dim`` code.
 
     Layers listed in ``inject_layers`` receive the input ``[z, gamma(x)]`` (concatenated after the previous
     activation, DeepSDF's "latent in"); the others get a residual link ``h + relu(W h + b)`` when ``residual``.
@@ -27,7 +27,7 @@ class OccupancyDecoder(nn.Module):
     def __init__(
         self,
         latent_dim: int = 128,
-        hidden_dim: int | None = None,
+        hidden_dim: int = 128,
         num_layers: int = 8,
         inject_layers: Sequence[int] = (0, 4),
         residual: bool = True,
@@ -39,7 +39,11 @@ class OccupancyDecoder(nn.Module):
         if 0 not in inject_layers or any(not 0 <= i < num_layers for i in inject_layers):
             raise ValueError(f"inject_layers must include 0 and lie in [0, {num_layers}), got {list(inject_layers)}")
         self.latent_dim = latent_dim
-        self.hidden_dim = hidden_dim or latent_dim
+        if latent_dim < 1 or hidden_dim < 1 or num_layers < 1:
+            raise ValueError(
+                f"latent_dim, hidden_dim and num_layers must be positive, got {latent_dim}, {hidden_dim}, {num_layers}"
+            )
+        self.hidden_dim = hidden_dim
         self.coord_dim = coord_dim
         self.inject_layers: list[int] = sorted(int(i) for i in inject_layers)
         self.residual = residual
@@ -53,6 +57,16 @@ class OccupancyDecoder(nn.Module):
             layers.append(nn.Linear(previous + extra, self.hidden_dim))
         self.layers = nn.ModuleList(layers)
         self.head = nn.Linear(self.hidden_dim, 1)
+
+    def architecture(self) -> dict:
+        """The settings that rebuild this decoder (what a checkpoint records about it)."""
+        return {
+            "latent_dim": self.latent_dim,
+            "hidden_dim": self.hidden_dim,
+            "num_layers": len(self.layers),
+            "inject_layers": list(self.inject_layers),
+            "fourier_features": int(self.frequencies.shape[0]),
+        }
 
     def encode(self, coords: torch.Tensor) -> torch.Tensor:
         if self.frequencies.shape[0] == 0:
@@ -134,6 +148,18 @@ class LatentTable(nn.Module):
 
     def forward(self, case_index: torch.Tensor) -> torch.Tensor:
         return self.codes(case_index)
+
+    @property
+    def vectors(self) -> torch.Tensor:
+        """The codes ``[num_subjects, latent_dim]``, detached: what fits start from and references model."""
+        return self.codes.weight.detach()
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> LatentTable:
+        """The table stored in a checkpoint, with its case ids, without knowing its size beforehand."""
+        table = cls(latent_dim=1, resize_on_load=True)
+        table.load_state_dict(state)
+        return table
 
     def get_extra_state(self) -> dict:
         return {"case_ids": list(self.case_ids)}

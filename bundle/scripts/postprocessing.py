@@ -1,14 +1,14 @@
-"""Per-subject postprocessing after a fit: reconstruction on the input's grid, anomaly map, scores, files.
+"""Per-subject postprocessing after a fit: reconstruction on the input's grid, raw scores, anomaly map, files.
 
 These run on decollated items in ``SupervisedEvaluator``'s ``postprocessing``. Each item holds the fit (``pred``,
-a dict from ``LatentFitInferer``), the input mask on its own grid (``mask``, padded at the end by the collate
-function until ``CropToSpatialShaped`` restores it) and the centre of mass (``centre``).
+a dict from ``LatentFitInferer``), the input mask on its own grid (``label``, padded at the end by the collate
+function until ``CropToSpatialShaped`` restores it) and the centre of mass (``centre``). Scores computed here depend on
+the subject alone; their calibration against the healthy reference happens where the scores are written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,9 +17,11 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
 from .decoding import decode_coarse_to_fine, decode_dense
-from .files import WRITE_SUFFIX, image_suffix, safe_id, write_labelmap
+from .deviation import ShapeFrame, deviation_map, vertex_deviation
+from .files import write_labelmap
+from .layout import SubjectFiles
 from .networks import OccupancyDecoder
-from .scoring import HealthyReference, reconstruction_metrics
+from .scoring import reconstruction_metrics, surface_scores
 
 MISSING, EXTRA = 1, 2  # anomaly map labels: tissue the healthy shape has but the input lacks, and the reverse
 
@@ -47,7 +49,7 @@ class DecodeLatentd(MapTransform):
         keys: KeysCollection,
         decoder: OccupancyDecoder,
         coordinate_scale: float,
-        reference_key: str = "mask",
+        reference_key: str = "label",
         centre_key: str = "centre",
         output_key: str = "recon",
         coarse_mm: float = 4.0,
@@ -96,7 +98,7 @@ class DecodeLatentd(MapTransform):
 class AnomalyMapd(MapTransform):
     """Where input and reconstruction disagree: 1 = missing tissue (expected, absent), 2 = extra tissue."""
 
-    def __init__(self, keys: KeysCollection = ("mask", "recon"), output_key: str = "anomaly_map") -> None:
+    def __init__(self, keys: KeysCollection = ("label", "recon"), output_key: str = "anomaly_map") -> None:
         super().__init__(keys)
         self.output_key = output_key
 
@@ -113,22 +115,25 @@ class AnomalyMapd(MapTransform):
 
 
 class ScoreSubjectd(MapTransform):
-    """Metrics and anomaly scores of one subject as a flat dict under ``output_key`` (one row of scores.csv).
+    """Metrics and raw anomaly scores of one subject as a flat dict under ``output_key`` (one row of scores.csv).
 
-    With a ``reference`` that holds a latent model, adds the latent distance; once it is calibrated, the
-    z-scores, percentiles and decisions.
+    Besides the overlap and distance metrics, the input's surface is compared with the reconstruction vertex by vertex
+    (``deviation.vertex_deviation``): the surface scores summarise it, and the deviation map (``deviation_map_key``,
+    mean signed deviation per cell of the shape's own frame) is kept for the normative comparison.
     """
 
     def __init__(
         self,
-        keys: KeysCollection = ("mask", "recon"),
-        reference: HealthyReference | None = None,
+        keys: KeysCollection = ("label", "recon"),
         pred_key: str = "pred",
         output_key: str = "scores",
         id_key: str = "id",
+        deviation_key: str = "deviation",
+        deviation_map_key: str = "deviation_map",
     ) -> None:
         super().__init__(keys)
-        self.reference, self.pred_key, self.output_key, self.id_key = reference, pred_key, output_key, id_key
+        self.pred_key, self.output_key, self.id_key = pred_key, output_key, id_key
+        self.deviation_key, self.deviation_map_key = deviation_key, deviation_map_key
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -137,40 +142,39 @@ class ScoreSubjectd(MapTransform):
         for extra in ("group", "healthy", "fold"):
             if extra in d:
                 row[extra] = d[extra]
-        metrics = reconstruction_metrics(d[mask_key][0], d[recon_key][0], d[mask_key].affine)
+        for extra in ("islands", "island_volume_ml"):
+            if extra in d:
+                row[extra] = float(torch.as_tensor(d[extra]))
+        mask = np.asarray(torch.as_tensor(d[mask_key])[0].cpu(), dtype=bool)
+        recon = np.asarray(torch.as_tensor(d[recon_key])[0].cpu(), dtype=bool)
+        affine = d[mask_key].affine
+        metrics = reconstruction_metrics(mask, recon, affine)
         row.update(metrics)
         row["recon_score"] = 1.0 - metrics["dice"]
+        surface, deviation = vertex_deviation(mask, recon, affine)
+        row.update(surface_scores(deviation))
+        frame = ShapeFrame.of_mask(recon if recon.any() else mask, affine)
+        d[self.deviation_key] = (surface, deviation)
+        d[self.deviation_map_key] = deviation_map(surface.vertices, deviation, frame)
         fit = d[self.pred_key]
-        for name in ("fit_loss", "fit_point_dice", "fit_stability", "fit_iterations"):
-            row[name] = float(fit[name])
-        if self.reference is not None and self.reference.latent_mean is not None:
-            row["latent_distance"] = float(self.reference.latent_distance(fit["code"])[0])
-            row.update(self.reference.assess(row))
+        for name in ("fit_loss", "fit_prior", "fit_point_dice", "fit_stability", "fit_iterations"):
+            if name in fit:
+                row[name] = float(fit[name])
         d[self.output_key] = row
         return d
 
 
-def output_path(output_dir: str | Path, subject_id: str, key: str, source: str, output_ext: str = ".nii.gz") -> Path:
-    """Where a subject's labelmap ``key`` goes: ``<output_dir>/<safe id>_<key><ext>``.
-
-    ``output_ext`` ``"auto"`` keeps the input's own format (a detached ``.mhd`` header becomes ``.mha``).
-    """
-    ext = WRITE_SUFFIX[image_suffix(source)] if output_ext == "auto" else output_ext
-    return Path(output_dir) / f"{safe_id(subject_id)}_{key}{ext}"
-
-
 class SaveLabelmapd(MapTransform):
-    """Write labelmaps at :func:`output_path` on the grid of their metadata, atomically."""
+    """Write labelmaps where ``layout.SubjectFiles`` puts them, on the grid of their metadata, atomically."""
 
     def __init__(self, keys: KeysCollection, output_dir: str, output_ext: str = ".nii.gz", id_key: str = "id"):
         super().__init__(keys)
-        self.output_dir, self.output_ext, self.id_key = Path(output_dir), output_ext, id_key
+        self.files, self.id_key = SubjectFiles(output_dir, output_ext), id_key
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         for key in self.key_iterator(d):
             image = d[key]
-            source = str(image.meta.get("filename_or_obj", ""))
-            path = output_path(self.output_dir, d[self.id_key], str(key), source, self.output_ext)
+            path = self.files.labelmap(d[self.id_key], str(key), str(image.meta.get("filename_or_obj", "")))
             write_labelmap(np.asarray(torch.as_tensor(image)[0].cpu()), image.affine.cpu().numpy(), path)
         return d

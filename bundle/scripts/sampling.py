@@ -8,6 +8,7 @@ The cost per step depends on the number of points, not on the volume size.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Hashable, Mapping
 
 import numpy as np
@@ -52,6 +53,9 @@ class SamplePointsd(Randomizable, MapTransform):
     ``jitter_voxels``); the rest is uniform in the mask's bounding box grown by ``box_margin_mm``. Along a sparse
     axis (see ``SparseSlicesd``) points stay on the kept slices. Writes ``points`` ``[N, 3]`` and ``occupancy``
     ``[N, 1]`` (float32) and leaves the inputs untouched, so cached items can be reused without copying.
+
+    With a ``seed``, each subject's points depend only on the seed and the subject's ``id``, not on which subjects
+    were processed before it: a fit, hence a score, is the same in any order, batch or process.
     """
 
     def __init__(
@@ -66,6 +70,8 @@ class SamplePointsd(Randomizable, MapTransform):
         surface_key: str = "surface",
         points_key: str = "points",
         occupancy_key: str = "occupancy",
+        seed: int | None = None,
+        id_key: str = "id",
         allow_missing_keys: bool = False,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
@@ -78,18 +84,29 @@ class SamplePointsd(Randomizable, MapTransform):
         self.coordinate_scale = coordinate_scale
         self.centre_key, self.surface_key = centre_key, surface_key
         self.points_key, self.occupancy_key = points_key, occupancy_key
+        self.seed, self.id_key = seed, id_key
 
     def randomize(self, data=None) -> None:  # sampling draws from self.R directly, per call
         pass
 
-    def sample_indices(self, mask: np.ndarray, surface: np.ndarray, spacing: np.ndarray, sparse_axis) -> np.ndarray:
+    def generator(self, data: Mapping) -> np.random.RandomState:
+        """The transform's own random state, or one seeded by the subject when ``seed`` is set."""
+        if self.seed is None:
+            return self.R
+        subject = str(data.get(self.id_key, "")).encode()
+        return np.random.RandomState([int(self.seed) % 2**32, zlib.crc32(subject)])
+
+    def sample_indices(
+        self, mask: np.ndarray, surface: np.ndarray, spacing: np.ndarray, sparse_axis, rng=None
+    ) -> np.ndarray:
         """Fractional voxel indices ``[N, 3]`` of the sampled points."""
+        rng = self.R if rng is None else rng
         n_surface = int(round(self.num_points * self.surface_fraction))
-        picked = surface[self.R.randint(0, len(surface), size=n_surface)].astype(np.float64)
-        near = picked + self.R.normal(0.0, self.jitter_voxels, size=picked.shape)
+        picked = surface[rng.randint(0, len(surface), size=n_surface)].astype(np.float64)
+        near = picked + rng.normal(0.0, self.jitter_voxels, size=picked.shape)
         margin = self.box_margin_mm / spacing  # the boundary voxels bound the mask (plus one voxel)
         low, high = surface.min(axis=0) - margin, surface.max(axis=0) + margin
-        uniform = self.R.uniform(low, high, size=(self.num_points - n_surface, 3))
+        uniform = rng.uniform(low, high, size=(self.num_points - n_surface, 3))
         indices = np.concatenate([near, uniform])
         if sparse_axis is not None:
             indices[:, sparse_axis] = np.clip(np.rint(indices[:, sparse_axis]), 0, mask.shape[sparse_axis] - 1)
@@ -103,7 +120,8 @@ class SamplePointsd(Randomizable, MapTransform):
             surface = d.get(self.surface_key)
             surface = surface if surface is not None else boundary_voxels(mask.astype(bool))
             affine = image.affine
-            indices = self.sample_indices(mask, surface, voxel_spacing(affine), image.meta.get("sparse_axis"))
+            rng = self.generator(d)
+            indices = self.sample_indices(mask, surface, voxel_spacing(affine), image.meta.get("sparse_axis"), rng)
             world = voxel_to_world(indices, affine)
             d[self.points_key] = torch.from_numpy(to_model(world, d[self.centre_key], self.coordinate_scale))
             d[self.occupancy_key] = torch.from_numpy(lookup_nearest(mask, indices).astype(np.float32)[:, None])

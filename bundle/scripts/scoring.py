@@ -1,19 +1,20 @@
-"""Per-subject metrics, anomaly scores and their calibration against the healthy reference stored with the model.
+"""Per-subject metrics, anomaly scores, and their calibration against the healthy reference stored with the model.
 
-Scores (higher = more abnormal):
+``SCORE_LABELS`` is the one vocabulary of anomaly scores (higher = more abnormal), used by the writers, the group
+analysis and the report. Scores computed from one subject alone (``reconstruction_metrics``, ``surface_scores``)
+come from postprocessing; the scores that need the healthy reference (the latent distance, the normative score) and
+every calibration come from ``HealthyReference.assess``.
 
-- ``recon_score``: 1 - Dice between the input and its reconstruction (the published score);
-- ``hd95_mm`` and ``asd_mm``: surface-distance variants of the reconstruction error;
-- ``latent_distance``: Mahalanobis distance of the fitted code from the healthy training codes (Ledoit-Wolf
-  shrinkage covariance, since there are fewer subjects than code dimensions);
-- ``combined``: mean of the z-scores of ``recon_score`` and ``latent_distance``.
-
-Calibration: each score is compared with the same score on healthy *validation* subjects fitted exactly like a new
-subject. A subject gets, per score, a z-score, its percentile among the healthy reference, and ``abnormal`` when the
-score exceeds the reference's ``level`` quantile under a normal model of the healthy scores.
+Calibration: the reference holds each score's values on healthy subjects fitted exactly like a new subject (the
+validation subjects, held out from training). A subject gets, per score, a z-score against them, its percentile among
+them (with the number of healthy subjects it rests on), and ``abnormal`` when the z-score exceeds the reference's
+``level`` quantile of a normal distribution. A score's scale is floored (a quarter of a voxel for distances), so that
+a score on which every healthy subject agrees (HD95 at one voxel) gives finite, meaningful z-scores.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import torch
@@ -23,11 +24,26 @@ from sklearn.covariance import LedoitWolf
 
 from .geometry import voxel_spacing
 
-CALIBRATED_SCORES = ("recon_score", "hd95_mm", "asd_mm", "latent_distance", "combined")
+SCORE_LABELS = {
+    "recon_score": "1 - Dice",
+    "asd_mm": "ASD",
+    "hd95_mm": "HD95",
+    "extra_fraction": "extra tissue",
+    "missing_fraction": "missing tissue",
+    "inward_depth_mm": "inward depth",
+    "latent_distance": "latent distance",
+    "normative_score": "normative map",
+    "combined": "combined",
+}
+COMBINED_MEMBERS = ("extra_fraction", "latent_distance", "normative_score")
+LEGACY_MEMBERS = ("recon_score", "latent_distance")  # the combination of references written before 0.3.0
+DISTANCE_SCORES = ("asd_mm", "hd95_mm", "inward_depth_mm")
+NORMATIVE_Z = 2.0  # cells of the deviation map further than this many healthy spreads count in the normative score
 
 
-def reconstruction_metrics(mask: torch.Tensor, recon: torch.Tensor, affine) -> dict[str, float]:
-    """Dice, HD95, Hausdorff, average symmetric surface distance (mm) and volumes (ml) on the input's grid."""
+def reconstruction_metrics(mask, recon, affine) -> dict[str, float]:
+    """Dice, HD95, Hausdorff, average symmetric surface distance (mm), volumes (ml) and the volumes of tissue
+    outside the reconstruction (extra) or missing from it, as fractions of the input's volume."""
     spacing = voxel_spacing(affine)
     voxel_ml = float(abs(np.linalg.det(np.asarray(affine, dtype=np.float64)[:3, :3]))) / 1000.0
     y, y_pred = torch.as_tensor(mask).bool()[None, None], torch.as_tensor(recon).bool()[None, None]
@@ -47,29 +63,51 @@ def reconstruction_metrics(mask: torch.Tensor, recon: torch.Tensor, affine) -> d
         volume_recon_ml=volume_out,
         volume_error_ml=volume_out - volume_in,
         volume_error_pct=100.0 * (volume_out - volume_in) / volume_in,
+        extra_fraction=float((y & ~y_pred).sum()) * voxel_ml / volume_in,
+        missing_fraction=float((y_pred & ~y).sum()) * voxel_ml / volume_in,
     )
     return metrics
 
 
+def surface_scores(deviation: np.ndarray) -> dict[str, float]:
+    """Summaries of the input surface's signed deviation from the normal shape (mm, negative = tissue missing)."""
+    deviation = np.asarray(deviation, dtype=np.float64)
+    return {
+        "inward_depth_mm": float(np.percentile(-deviation, 99)),
+        "outward_height_mm": float(np.percentile(deviation, 99)),
+        "mean_abs_deviation_mm": float(np.abs(deviation).mean()),
+    }
+
+
 class HealthyReference:
-    """What "healthy" looks like for one trained model: the codes' distribution and the scores' distributions.
+    """What "healthy" looks like for one trained model: its codes, its deviation maps and its scores.
 
     ``state_dict`` holds only tensors, numbers and strings, so that checkpoints load with ``weights_only=True``.
     """
 
-    def __init__(self, level: float = 0.95) -> None:
-        self.level = level
+    def __init__(self, level: float = 0.95, voxel_mm: float = 1.0) -> None:
+        if not 0.5 < level < 1.0:
+            raise ValueError(f"the calibration level must lie in (0.5, 1), got {level}")
+        self.level, self.voxel_mm = float(level), float(voxel_mm)
         self.latent_mean: torch.Tensor | None = None
         self.latent_precision: torch.Tensor | None = None
+        self.map_mean: torch.Tensor | None = None
+        self.map_scale: torch.Tensor | None = None
         self.healthy: dict[str, torch.Tensor] = {}
+        self.members: tuple[str, ...] = COMBINED_MEMBERS
 
     @property
     def ready(self) -> bool:
         return self.latent_mean is not None and bool(self.healthy)
 
-    def fit_latent(self, train_codes) -> None:
-        codes = np.asarray(torch.as_tensor(train_codes).detach().cpu(), dtype=np.float64)
-        estimator = LedoitWolf().fit(codes)
+    @property
+    def count(self) -> int:
+        """How many healthy subjects the calibration rests on."""
+        return len(next(iter(self.healthy.values()))) if self.healthy else 0
+
+    def fit_latent(self, codes) -> None:
+        """Shrinkage (Ledoit-Wolf) Gaussian of healthy codes: the fit's prior and the latent distance's metric."""
+        estimator = LedoitWolf().fit(np.asarray(torch.as_tensor(codes).detach().cpu(), dtype=np.float64))
         self.latent_mean = torch.from_numpy(estimator.location_)
         self.latent_precision = torch.from_numpy(estimator.precision_)
 
@@ -80,37 +118,96 @@ class HealthyReference:
         diff = diff - self.latent_mean
         return torch.sqrt(torch.einsum("nd,de,ne->n", diff, self.latent_precision, diff).clamp_min(0)).numpy()
 
-    def calibrate(self, healthy_scores: dict[str, np.ndarray]) -> None:
-        """Store the healthy validation subjects' scores (``combined`` is derived here)."""
-        self.healthy = {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in healthy_scores.items()}
-        recon_z = self._z("recon_score", self.healthy["recon_score"].numpy())
-        latent_z = self._z("latent_distance", self.healthy["latent_distance"].numpy())
-        self.healthy["combined"] = torch.as_tensor(0.5 * (recon_z + latent_z))
+    def fit_normative(self, maps) -> None:
+        """Per-cell mean and spread of healthy deviation maps (scale floored at a quarter of a voxel)."""
+        stack = np.stack([np.asarray(m, dtype=np.float64) for m in maps])
+        with warnings.catch_warnings():  # cells no healthy vertex fell in stay NaN, then neutral
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(stack, axis=0)
+            scale = np.nanstd(stack, axis=0, ddof=1) if len(stack) > 1 else np.zeros_like(mean)
+        self.map_mean = torch.from_numpy(np.nan_to_num(mean, nan=0.0))
+        self.map_scale = torch.from_numpy(np.maximum(np.nan_to_num(scale, nan=0.0), 0.25 * self.voxel_mm))
+
+    def normative_map(self, deviation_map) -> np.ndarray:
+        """The subject's deviation map as z-scores against healthy subjects, cell by cell (0 where unobserved)."""
+        z = (np.asarray(deviation_map, dtype=np.float64) - self.map_mean.numpy()) / self.map_scale.numpy()
+        return np.nan_to_num(z, nan=0.0)
+
+    def normative_score(self, deviation_map) -> float:
+        """How much of the surface lies further inside the normal shape than healthy subjects' surfaces do: the sum
+        over cells of the inward z-score beyond ``NORMATIVE_Z``."""
+        return float(np.clip(-self.normative_map(deviation_map) - NORMATIVE_Z, 0.0, None).sum())
+
+    def reference_scores(self, row: dict, code, deviation_map=None) -> dict[str, float]:
+        """The scores that need the reference: latent distance and, with a deviation map, the normative score."""
+        out = {"latent_distance": float(self.latent_distance(code)[0])}
+        if deviation_map is not None and self.map_mean is not None:
+            out["normative_score"] = self.normative_score(deviation_map)
+        return out
+
+    def calibrate_on(self, rows: list[dict], codes, maps) -> None:
+        """Calibrate on healthy held-out subjects: their raw score rows, fitted codes and deviation maps.
+
+        Each subject's normative score is measured against the others' maps (leave one out), as a new subject's
+        would be against all of them; the stored normative model then uses every map.
+        """
+        codes = torch.stack([torch.as_tensor(c).reshape(-1) for c in codes])
+        latent = self.latent_distance(codes)
+        full = []
+        for i, row in enumerate(rows):
+            others = [m for j, m in enumerate(maps) if j != i]
+            self.fit_normative(others if others else maps)
+            full.append({**row, "latent_distance": float(latent[i]), "normative_score": self.normative_score(maps[i])})
+        self.fit_normative(maps)
+        self.calibrate(full)
+
+    def calibrate(self, rows: list[dict]) -> None:
+        """Store the healthy reference subjects' raw scores (each row holds every score but ``combined``)."""
+        names = [n for n in SCORE_LABELS if n != "combined" and all(n in r for r in rows)]
+        self.healthy = {n: torch.tensor([float(r[n]) for r in rows], dtype=torch.float64) for n in names}
+        self.members = tuple(n for n in COMBINED_MEMBERS if n in names)
+        self.healthy["combined"] = torch.as_tensor(self._combine({n: self.healthy[n].numpy() for n in names}))
+
+    def _scale(self, name: str, finite: np.ndarray) -> float:
+        spread = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
+        floor = 0.25 * self.voxel_mm if name in DISTANCE_SCORES else 1e-3 * max(abs(float(np.mean(finite))), 1e-3)
+        return max(spread, floor)
 
     def _z(self, name: str, value):
         reference = self.healthy[name].numpy()
         finite = reference[np.isfinite(reference)]
-        scale = finite.std(ddof=1) if len(finite) > 1 else 0.0
-        return (np.asarray(value, dtype=np.float64) - finite.mean()) / max(scale, 1e-12)
+        centre = float(np.mean(finite)) if len(finite) else 0.0
+        value = np.asarray(value, dtype=np.float64)
+        return np.where(np.isposinf(value), np.inf, (value - centre) / self._scale(name, finite))
 
-    def assess(self, scores: dict[str, float]) -> dict[str, float | bool]:
-        """Add ``combined`` and, per calibrated score, ``<name>_z``, ``<name>_percentile``, ``<name>_abnormal``."""
+    def _combine(self, scores: dict[str, np.ndarray]) -> np.ndarray:
+        """Mean z-score of the combination's members (calibrated scores on one scale, then averaged)."""
+        return np.mean([np.minimum(self._z(n, scores[n]), 50.0) for n in self.members], axis=0)
+
+    def assess(self, row: dict, code, deviation_map=None) -> dict[str, float | bool]:
+        """Reference scores, ``combined`` and, per calibrated score, ``<name>_z``, ``<name>_percentile`` and
+        ``<name>_abnormal``; ``reference_subjects`` says how many healthy subjects they rest on."""
         if not self.ready:
             return {}
-        out: dict[str, float | bool] = {}
-        out["combined"] = float(
-            0.5
-            * (self._z("recon_score", scores["recon_score"]) + self._z("latent_distance", scores["latent_distance"]))
-        )
+        out: dict[str, float | bool] = self.reference_scores(row, code, deviation_map)
+        values = {**row, **out}
+        out["combined"] = float(self._combine({n: values[n] for n in self.members}))
+        values["combined"] = out["combined"]
         threshold = float(norm.ppf(self.level))
-        for name in CALIBRATED_SCORES:
-            value = out["combined"] if name == "combined" else scores[name]
-            z = float(self._z(name, value))
+        for name in self.healthy:
+            if name not in values:
+                continue
+            z = float(self._z(name, values[name]))
             reference = self.healthy[name].numpy()
             out[f"{name}_z"] = z
-            out[f"{name}_percentile"] = float(100.0 * np.mean(reference < value))
+            out[f"{name}_percentile"] = float(100.0 * np.mean(reference < values[name]))
             out[f"{name}_abnormal"] = bool(z > threshold)
+        out["reference_subjects"] = self.count
         return out
+
+    def check_decision_score(self, name: str) -> None:
+        if name not in self.healthy:
+            raise ValueError(f"decision_score {name!r} is not a calibrated score; choose one of {sorted(self.healthy)}")
 
     def thresholds(self) -> dict[str, float]:
         """Score values above which a subject is called abnormal at ``level``."""
@@ -118,15 +215,23 @@ class HealthyReference:
         out = {}
         for name, reference in self.healthy.items():
             finite = reference.numpy()[np.isfinite(reference.numpy())]
-            out[name] = float(finite.mean() + threshold * finite.std(ddof=1)) if len(finite) > 1 else float("nan")
+            out[name] = float(finite.mean() + threshold * self._scale(name, finite)) if len(finite) else float("nan")
         return out
+
+    def describe(self) -> dict:
+        """What the decisions rest on, for scores.json."""
+        return {"level": self.level, "reference_subjects": self.count, "thresholds": self.thresholds()}
 
     def state_dict(self) -> dict:
         return {
-            "level": float(self.level),
+            "level": self.level,
+            "voxel_mm": self.voxel_mm,
             "latent_mean": self.latent_mean,
             "latent_precision": self.latent_precision,
+            "map_mean": self.map_mean,
+            "map_scale": self.map_scale,
             "healthy": dict(self.healthy),
+            "members": list(self.members),
         }
 
     def load_state_dict(self, state: dict, strict: bool = True) -> None:
@@ -134,6 +239,9 @@ class HealthyReference:
         if missing and strict:
             raise KeyError(f"healthy reference state lacks {sorted(missing)}")
         self.level = float(state.get("level", self.level))
+        self.voxel_mm = float(state.get("voxel_mm", self.voxel_mm))
         self.latent_mean = state.get("latent_mean")
         self.latent_precision = state.get("latent_precision")
+        self.map_mean, self.map_scale = state.get("map_mean"), state.get("map_scale")
         self.healthy = {k: torch.as_tensor(v) for k, v in (state.get("healthy") or {}).items()}
+        self.members = tuple(state.get("members", LEGACY_MEMBERS))

@@ -8,6 +8,7 @@ an exclusive file lock, leaves every later open with nothing to create.
 from __future__ import annotations
 
 import fcntl
+import re
 from pathlib import Path
 
 from monai.utils import path_to_sqlite_uri
@@ -24,3 +25,13 @@ def sqlite_tracking_uri(db_path: str | Path) -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates and migrates the schema
     return uri
+
+
+def mlflow_params(values: dict) -> dict[str, str]:
+    """``values`` as MLflow parameters: names MLflow accepts (a config id such as ``network_def#hidden_dim`` becomes
+    ``network_def.hidden_dim``) and values as text within MLflow's length limit."""
+    params = {}
+    for name, value in values.items():
+        key = re.sub(r"[^A-Za-z0-9_\-. /]", ".", str(name))[:250]
+        params[key] = str(value)[:6000]
+    return params

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
-from monai.transforms import LoadImaged, MapTransform
+from monai.transforms import KeepLargestConnectedComponent, LoadImaged, MapTransform
+from scipy import ndimage
 
 from .errors import InputError
 from .files import image_suffix
@@ -41,6 +42,8 @@ class LoadLabelmapd(LoadImaged):
                     image_suffix(path)
                 except ValueError as error:
                     raise LabelmapError(str(error)) from None
+                if os.path.isdir(path):
+                    raise LabelmapError(f"{path}: is a folder, not a labelmap file")
                 if not os.path.isfile(path):
                     raise LabelmapError(f"{path}: file not found")
         try:
@@ -109,6 +112,51 @@ class SelectLabeld(MapTransform):
                 raise LabelmapError(f"{source_name(image)}: the labelmap {problem}; values present: {shown}")
             out = mask.to(torch.uint8)
             d[key] = MetaTensor(out, meta=image.meta) if isinstance(image, MetaTensor) else out
+        return d
+
+
+class Islandsd(MapTransform):
+    """Report stray islands beside the muscle and, with ``remove``, keep its largest connected part only.
+
+    A segmentation often carries a few voxels disconnected from the muscle (a slip of the brush, a neighbour's
+    fragment); they move the centre of mass and are scored as shape. Their number and volume go to ``islands`` and
+    ``island_volume_ml`` (reported in the scores whether removed or not). Removal uses MONAI's
+    ``KeepLargestConnectedComponent`` (26-connectivity). A muscle smaller than ``min_volume_ml`` (after removal) is
+    refused: a mask of a few voxels is not a muscle, and fitting it would only produce a meaningless score.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        remove: bool = True,
+        min_volume_ml: float = 1.0,
+        count_key: str = "islands",
+        volume_key: str = "island_volume_ml",
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.remove, self.min_volume_ml = bool(remove), float(min_volume_ml)
+        self.count_key, self.volume_key = count_key, volume_key
+        self.keep_largest = KeepLargestConnectedComponent(applied_labels=[1], connectivity=3)
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            image = d[key]
+            mask = np.asarray(torch.as_tensor(image)[0].cpu(), dtype=bool)
+            voxel_ml = float(abs(np.linalg.det(as_numpy_affine(image.affine)[:3, :3]))) / 1000.0
+            labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+            sizes = np.bincount(labels.ravel())[1:]
+            d[self.count_key] = int(count - 1)
+            d[self.volume_key] = float((sizes.sum() - sizes.max()) * voxel_ml)
+            if self.remove and count > 1:
+                d[key] = self.keep_largest(image.clone())  # it works in place
+            kept_ml = float((sizes.max() if self.remove else sizes.sum()) * voxel_ml)
+            if kept_ml < self.min_volume_ml:
+                raise LabelmapError(
+                    f"{source_name(image)}: the muscle is {kept_ml:.3g} ml ({int(kept_ml / voxel_ml)} voxels), below "
+                    f"the minimum of {self.min_volume_ml:g} ml (min_volume_ml): too small to be a muscle"
+                )
         return d
 
 

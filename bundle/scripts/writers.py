@@ -12,58 +12,44 @@ from ignite.engine import Engine, Events
 
 from . import figures
 from .datasets import SubjectDataset
-from .files import atomic_path, remove_stale_temporaries, safe_id, write_csv, write_json
-from .postprocessing import output_path
+from .files import atomic_path, remove_stale_temporaries, safe_id, write_csv, write_json, write_json_with_list
+from .layout import SubjectFiles, figures_dir, scores_document, scores_table
 from .scoring import HealthyReference
+from .settings import ModelSettings
 
 logger = logging.getLogger(__name__)
-LABELMAPS = ("recon", "anomaly_map")
-
-
-class SubjectOutputs:
-    """A subject's output files; ``self(item)`` tells whether they are all complete (its scores are written last)."""
-
-    def __init__(self, output_dir: str, output_ext: str = ".nii.gz") -> None:
-        self.output_dir, self.output_ext = Path(output_dir), output_ext
-
-    def scores(self, subject_id: str) -> Path:
-        return self.output_dir / f"{safe_id(subject_id)}_scores.json"
-
-    def code(self, subject_id: str) -> Path:
-        return self.output_dir / f"{safe_id(subject_id)}_code.npy"
-
-    def __call__(self, item: dict) -> bool:
-        files = [self.scores(item["id"])]
-        files += [output_path(self.output_dir, item["id"], k, item["image"], self.output_ext) for k in LABELMAPS]
-        return all(f.is_file() for f in files)
 
 
 class ScoresWriter:
-    """Writes each subject's code (``<id>_code.npy``), overlay (with ``overlays``) and scores (``<id>_scores.json``,
-    last, marking the subject complete) as it is scored, and ``scores.csv``/``scores.json`` when the run completes.
+    """Calibrates each subject's scores against the model's healthy reference and writes its code
+    (``<id>_code.npy``), overlay (with ``overlays``) and scores (``<id>_scores.json``, last, marking the subject
+    complete) as it is scored; ``scores.csv`` and ``scores.json`` when the run completes.
 
     The tables also hold the subjects an interrupted earlier run completed (``dataset.reused``) and list the files
     skipped as unusable (``dataset.skipped``). ``decision_score`` names the calibrated score whose 'abnormal' flag
-    becomes the ``decision`` column. With ``group_report`` (a labelled cohort), group summaries are added. Summary
-    numbers become the engine's metrics, for StatsHandler and MLflow.
+    becomes the ``decision`` column. ``scores.json`` records the model settings the run used (and any fit setting
+    changed against the calibration). With ``group_report`` (a cohort whose subjects say whether they are healthy),
+    group summaries are added. Summary numbers become the engine's metrics, for StatsHandler and MLflow.
     """
 
     def __init__(
         self,
         output_dir: str,
         reference: HealthyReference | None = None,
+        settings: ModelSettings | None = None,
         decision_score: str = "combined",
         overlays: bool = True,
         group_report: bool = False,
         dataset: SubjectDataset | None = None,
+        output_ext: str = ".nii.gz",
         scores_key: str = "scores",
     ) -> None:
-        self.outputs = SubjectOutputs(output_dir)
+        self.files = SubjectFiles(output_dir, output_ext)
         self.output_dir = Path(output_dir)
-        self.reference, self.decision_score, self.dataset = reference, decision_score, dataset
-        self.overlays, self.group_report, self.scores_key = overlays, group_report, scores_key
+        self.reference, self.settings, self.dataset = reference, settings, dataset
+        self.decision_score, self.overlays, self.group_report = decision_score, overlays, group_report
+        self.scores_key = scores_key
         self.rows: dict[str, dict] = {}
-        self.codes: dict[str, np.ndarray] = {}
 
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self.started)
@@ -71,19 +57,29 @@ class ScoresWriter:
         engine.add_event_handler(Events.COMPLETED, self.completed)
 
     def started(self, engine: Engine) -> None:
-        self.rows, self.codes = {}, {}
-        (self.output_dir / "figures").mkdir(parents=True, exist_ok=True)
-        for folder in (self.output_dir, self.output_dir / "figures"):
+        if self.reference is not None and self.reference.ready:
+            self.reference.check_decision_score(self.decision_score)
+        self.rows = {}
+        figure_dir = Path(figures_dir(self.output_dir))
+        figure_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.output_dir, figure_dir):
             remove_stale_temporaries(folder)
+
+    def _calibrated(self, item: dict) -> dict:
+        row = dict(item[self.scores_key])
+        code = item["pred"]["code"].detach().cpu()
+        if self.reference is not None and self.reference.ready:
+            row.update(self.reference.assess(row, code, item.get("deviation_map")))
+        flag = row.get(f"{self.decision_score}_abnormal")
+        row["decision"] = "n/a" if flag is None else ("abnormal" if flag else "normal")
+        return row
 
     def iteration_completed(self, engine: Engine) -> None:
         for item in engine.state.output:
-            row = dict(item[self.scores_key])
-            flag = row.get(f"{self.decision_score}_abnormal")
-            row["decision"] = "n/a" if flag is None else ("abnormal" if flag else "normal")
+            row = self._calibrated(item)
             subject = safe_id(row["id"])
             code = item["pred"]["code"].detach().cpu().numpy().astype(np.float32)
-            with atomic_path(self.outputs.code(subject)) as tmp, open(tmp, "wb") as stream:
+            with atomic_path(self.files.code(subject)) as tmp, open(tmp, "wb") as stream:
                 np.save(stream, code)
             if self.overlays and "recon" in item:
                 label = item["label"]
@@ -92,51 +88,76 @@ class ScoresWriter:
                     np.asarray(torch.as_tensor(item["recon"])[0]),
                     label.affine,
                     f"{subject}: Dice {row['dice']:.3f}, {row['decision']}",
-                    self.output_dir / "figures" / f"{subject}_overlay.png",
+                    self.files.overlay(subject),
                 )
-            write_json(row, self.outputs.scores(subject))
-            self.rows[subject], self.codes[subject] = row, code
+            write_json(row, self.files.scores(subject))
+            if self.dataset is None:  # nothing to read the rows back from
+                self.rows[subject] = row
             logger.info("%s: Dice %.4f, HD95 %.2f mm, %s", subject, row["dice"], row["hd95_mm"], row["decision"])
 
-    def _reused(self) -> None:
-        for item in self.dataset.reused if self.dataset is not None else []:
-            subject = safe_id(item["id"])
-            self.rows[subject] = json.loads(self.outputs.scores(subject).read_text())
-            self.codes[subject] = np.load(self.outputs.code(subject))
+    def _gathered_skipped(self) -> list[dict]:
+        """Every rank's unusable inputs; under torchrun the ranks also wait here until all subjects are written."""
+        skipped = list(self.dataset.skipped) if self.dataset is not None else []
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return skipped
+        shares: list = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(shares, skipped)
+        return [entry for share in shares for entry in share]
+
+    def _all_rows(self):
+        """Every subject's row in the order of the inputs, read back from its scores file (written by whichever
+        rank or earlier run scored it), one at a time: merging needs no memory that grows with the cohort."""
+        if self.dataset is None:
+            yield from self.rows.values()
+            return
+        for item in self.dataset.data:
+            path = self.files.scores(item["id"])
+            if path.is_file():
+                yield json.loads(path.read_text())
 
     def completed(self, engine: Engine) -> None:
-        self._reused()
-        skipped = self.dataset.skipped if self.dataset is not None else []
+        skipped = self._gathered_skipped()
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank():
+            return  # rank 0 merges and writes the shared files
         for entry in skipped:
             logger.warning("not scored: %s", entry["reason"])
-        order = [safe_id(i["id"]) for i in self.dataset.data] if self.dataset is not None else list(self.rows)
-        rows = [self.rows[s] for s in order if s in self.rows]
-        if not rows:
+        count, dice_sum, abnormal = 0, 0.0, 0
+        for row in self._all_rows():
+            count, dice_sum, abnormal = count + 1, dice_sum + row["dice"], abnormal + (row["decision"] == "abnormal")
+        if not count:
             logger.warning("no subject was scored; nothing written")
             return
-        write_csv(rows, self.output_dir / "scores.csv")
-        summary = {
-            "subjects": len(rows),
-            "skipped": len(skipped),
-            "mean_dice": float(np.mean([r["dice"] for r in rows])),
-            "abnormal": int(sum(r["decision"] == "abnormal" for r in rows)),
-        }
+        write_csv(self._all_rows(), scores_table(self.output_dir), columns=self._columns())
+        summary = {"subjects": count, "skipped": len(skipped), "mean_dice": dice_sum / count, "abnormal": abnormal}
         report = {}
-        if self.group_report and all("group" in r for r in rows):
-            from .study.analysis import group_summary
+        if self.group_report:
+            rows = list(self._all_rows())
+            if all("healthy" in r for r in rows):
+                from .study.analysis import group_summary
 
-            report = group_summary(rows, self.codes, self.output_dir / "figures")
-            summary.update({k: v for k, v in report.items() if isinstance(v, (int, float))})
+                codes = {safe_id(r["id"]): np.load(self.files.code(r["id"])) for r in rows}
+                report = group_summary(rows, codes, Path(figures_dir(self.output_dir)))
+                summary.update({k: v for k, v in report.items() if isinstance(v, (int, float))})
         ready = self.reference is not None and self.reference.ready
+        settings = dict(self.settings.values) if self.settings is not None else {}
+        uncalibrated = settings.pop("uncalibrated", {})
         document = {
             "decision_score": self.decision_score,
-            "level": self.reference.level if ready else None,
-            "thresholds": self.reference.thresholds() if ready else {},
+            "calibration": self.reference.describe() if ready else None,
+            "calibration_holds": ready and not uncalibrated,
+            "uncalibrated_settings": uncalibrated,
+            "model_settings": settings,
+            "model_versions": dict(self.settings.versions) if self.settings is not None else {},
             "summary": summary,
             "groups": report,
             "skipped": skipped,
-            "subjects": rows,
         }
-        write_json(document, self.output_dir / "scores.json")
+        write_json_with_list(document, "subjects", self._all_rows(), scores_document(self.output_dir))
         engine.state.metrics.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
-        logger.info("scores of %d subjects written to %s", len(rows), self.output_dir / "scores.csv")
+        logger.info("scores of %d subjects written to %s", count, scores_table(self.output_dir))
+
+    def _columns(self) -> list[str]:
+        columns: dict[str, None] = {}
+        for row in self._all_rows():
+            columns.update(dict.fromkeys(row))
+        return list(columns)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
+import torch
 from conftest import TINY_TRAINING, cli_overrides, load_datalist, run_bundle_cli
 from mlflow.tracking import MlflowClient
 
@@ -14,6 +16,7 @@ from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask
 def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, tmp_path):
     args = {k: v for k, v in TINY_TRAINING.items() if k not in ("val_interval", "checkpoint_interval")}
     args.update(epochs="6", dataset_dir=str(tiny_cohort), output_dir=str(tmp_path))
+    args["network_def#hidden_dim"] = "64"  # a nested config id: applied to every fold, tracked under an MLflow name
     result = run_bundle_cli("scripts", "study", *cli_overrides(args))
     assert result.returncode == 0, result.stderr[-3000:]
     report = tmp_path / "report"
@@ -40,7 +43,8 @@ def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, tmp_path):
     assert len(scores) == expected and set(scores["cv_fold"]) == {0, 1, 2}
     assert {"ssm_recon_score", "ssm_mahalanobis", "volume_score", "recon_score", "combined"} <= set(scores.columns)
     aucs = pd.read_csv(report / "auc.csv")
-    assert set(aucs["kind"]) == {"shape model", "baseline"} and aucs["auc"].between(0, 1).all()
+    assert set(aucs["kind"]) == {"shape model", "baseline", "reference (knows the anomaly)"}
+    assert aucs["auc"].between(0, 1).all()
     headline = json.loads((report / "headline.json").read_text())
     assert {"mean_dice_Y", "mean_dice_OS", "auc_combined", "auc_volume_score", "lda_p_value_max"} <= set(headline)
 
@@ -52,11 +56,19 @@ def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, tmp_path):
     assert {r.info.run_name for r in children} == {
         f"fold{k}_{kind}" for k in range(3) for kind in ("train", "evaluate")
     }
-    assert "auc_combined" in parent.data.metrics
+    assert "auc_combined" in parent.data.metrics and parent.data.params["network_def.hidden_dim"] == "64"
+    model = torch.load(tmp_path / "fold0" / "models" / "model.pt", weights_only=True)
+    assert json.loads(model["settings"]["values"])["hidden_dim"] == 64  # the checkpoint says what the network is
     assert any(a.path == "report" for a in client.list_artifacts(parent.info.run_id))
 
     again = run_bundle_cli("scripts", "study", *cli_overrides(args))  # every fold is scored already: report only
     assert again.returncode == 0 and "fold 2 already scored" in again.stdout + again.stderr
+
+    shutil.rmtree(report)  # the report alone, rebuilt from the folds already scored, without training
+    rebuilt = run_bundle_cli("scripts", "report", "--dataset_dir", str(tiny_cohort), "--output_dir", str(tmp_path))
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert json.loads((report / "headline.json").read_text())["auc_combined"] == headline["auc_combined"]
+    assert "trained and scored" not in rebuilt.stdout + rebuilt.stderr
 
 
 def test_voxel_pca_shape_model_scores_unseen_shapes_worse(tiny_cohort):

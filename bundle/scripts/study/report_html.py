@@ -23,8 +23,8 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="table")
 
 
-def _headline_sentence(headline: dict, aucs: pd.DataFrame) -> str:
-    dice = ", ".join(f"{g} {headline[f'mean_dice_{g}']:.3f}" for g in ("Y", "OH", "OS") if f"mean_dice_{g}" in headline)
+def _headline_sentence(headline: dict, aucs: pd.DataFrame, order: list[str]) -> str:
+    dice = ", ".join(f"{g} {headline[f'mean_dice_{g}']:.3f}" for g in order if f"mean_dice_{g}" in headline)
     shape = aucs[aucs["kind"] == "shape model"].sort_values("auc").iloc[-1]
     baseline = aucs[aucs["kind"] == "baseline"].sort_values("auc").iloc[-1]
     verdict = (
@@ -39,11 +39,11 @@ def _headline_sentence(headline: dict, aucs: pd.DataFrame) -> str:
     )
 
 
-def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary) -> Path:
+def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary, order) -> Path:
     figures = out
     sections = [
         "<h1>Cross-validation study: implicit shape model vs sarcopenia</h1>",
-        f"<p><b>{html.escape(_headline_sentence(headline, aucs))}</b></p>",
+        f"<p><b>{html.escape(_headline_sentence(headline, aucs, order))}</b></p>",
         "<h2>Reconstruction quality per group</h2>",
         _image(
             figures / "box_dice.png",

@@ -1,23 +1,29 @@
 """The cross-validation study: for every fold, train on its healthy subjects, score its test subjects, then report.
 
-Each fold runs the bundle's own configs (train.json, then train.json + evaluate.json) through MONAI's
-``ConfigWorkflow``, in this process or, with ``parallel > 1``, in worker processes. A fold whose scores already
-exist is not run again, so an interrupted study continues where it stopped. The fold runs are tracked in one MLflow
-store as children of a parent run that receives the report.
+Each fold runs the bundle's own configs (``train.json``, then ``inference.json`` + ``evaluate.json``) through MONAI's
+``ConfigWorkflow``, in this process or, with ``parallel > 1``, in worker processes. A fold whose scores already exist
+is not run again, so an interrupted study continues where it stopped, and folds can run as separate jobs (on other
+machines) into one shared study folder: ``study --folds [3] --no_report`` per job, then ``report``. The runs are
+tracked in one MLflow store (an ``mlflow server`` when several machines share the study) as children of a parent run
+that receives the report.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
+from ..datalist import DatalistError, read_datalist
+from ..layout import StudyLayout
+
 BUNDLE_ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ("train.json", "inference.json", "evaluate.json")
 EXPERIMENT = "muscle_shape_inr_anomaly_study"
 # Budgets of the demo study (about 2 minutes per fold on 2 CPU cores); the configs' own defaults train longer.
 STUDY_OVERRIDES = {"epochs": 60, "val_interval": 60, "save_overlays": False}
@@ -25,65 +31,140 @@ STUDY_OVERRIDES = {"epochs": 60, "val_interval": 60, "save_overlays": False}
 logger = logging.getLogger(__name__)
 
 
-def _workflow(configs: list[str], workflow_type: str, **overrides):
+def config_ids() -> set[str]:
+    """Every id the bundle's configs declare (nested ones as ``a#b``): what a study override may name."""
+    from monai.bundle import ConfigParser
+
+    ids: set[str] = set()
+
+    def walk(value, prefix: str) -> None:
+        if prefix:
+            ids.add(prefix)
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, child in children:
+            walk(child, f"{prefix}#{key}" if prefix else str(key))
+
+    for name in CONFIGS:
+        walk(ConfigParser.load_config_file(BUNDLE_ROOT / "configs" / name), "")
+    return ids
+
+
+@contextmanager
+def _in_bundle_root():
+    """The configs share their chains through ``%configs/...`` macros, which MONAI resolves from the working folder."""
+    previous = os.getcwd()
+    os.chdir(BUNDLE_ROOT)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def _workflow(configs: list[str], workflow_type: str, **overrides) -> None:
     from monai.bundle import ConfigWorkflow
 
     files = [str(BUNDLE_ROOT / "configs" / name) for name in configs]
-    workflow = ConfigWorkflow(config_file=files, workflow_type=workflow_type, bundle_root=str(BUNDLE_ROOT), **overrides)
-    workflow.initialize()
-    try:
-        workflow.run()
-    finally:
-        workflow.finalize()
-        del workflow
-        gc.collect()
+    with _in_bundle_root():
+        workflow = ConfigWorkflow(
+            config_file=files, workflow_type=workflow_type, bundle_root=str(BUNDLE_ROOT), **overrides
+        )
+        workflow.initialize()
+        try:
+            workflow.run()
+        finally:
+            workflow.finalize()
+            del workflow
+            gc.collect()
 
 
-def fold_paths(output_dir: Path, fold: int) -> dict[str, Path]:
-    root = Path(output_dir) / f"fold{fold}"
-    return {"root": root, "models": root / "models", "scores": root / f"evaluation_fold{fold}" / "scores.json"}
-
-
-def run_fold(fold: int, dataset_dir: str, output_dir: str, tracking_uri: str, overrides: dict, threads: int = 0):
-    """Train and evaluate one fold (skipped when its scores exist); returns the fold's paths as strings."""
+def run_fold(fold: int, dataset_dir: str, study_dir: str, tracking_uri: str, overrides: dict, threads: int = 0):
+    """Train and score one fold, unless its scores exist already."""
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    paths = fold_paths(Path(output_dir), fold)
-    if paths["scores"].is_file() and (paths["models"] / "model.pt").is_file():
-        logger.info("fold %d already scored: %s", fold, paths["scores"])
-        return {k: str(v) for k, v in paths.items()}
+    layout = StudyLayout(study_dir)
+    if layout.scored(fold):
+        logger.info("fold %d already scored: %s", fold, layout.scores(fold))
+        return
     common = {
         "dataset_dir": dataset_dir,
         "fold": fold,
-        "ckpt_dir": str(paths["models"]),
-        "output_dir": str(paths["root"]),
+        "ckpt_dir": str(layout.models_dir(fold)),
+        "output_dir": str(layout.fold_dir(fold)),
         "tracking_uri": tracking_uri,
         "experiment_name": EXPERIMENT,
-        **{k: v for k, v in overrides.items() if k != "save_overlays"},
+    }
+    scoring_ids = config_ids_of(["inference.json", "evaluate.json"])
+    start = time.time()
+    _workflow(["train.json"], "train", run_name=f"fold{fold}_train", **common, **overrides)
+    scoring = {k: v for k, v in overrides.items() if k in scoring_ids}  # training-only ids stay with training
+    _workflow(["inference.json", "evaluate.json"], "infer", run_name=f"fold{fold}_evaluate", **common, **scoring)
+    logger.info("fold %d trained and scored in %.0f s", fold, time.time() - start)
+
+
+def recalibrate_fold(
+    fold: int, dataset_dir: str, source_dir: str, study_dir: str, tracking_uri: str, overrides: dict
+) -> None:
+    """Score one fold of ``source_dir``'s trained models with other fit settings (``overrides``) into ``study_dir``:
+    recalibrate a copy of the fold's model on its validation subjects (train.json + calibrate.json), then score its
+    test subjects with it. Nothing is trained; a fold already scored is skipped."""
+    source, layout = StudyLayout(source_dir), StudyLayout(study_dir)
+    if layout.scored(fold):
+        logger.info("fold %d already scored: %s", fold, layout.scores(fold))
+        return
+    common = {
+        "dataset_dir": dataset_dir,
+        "fold": fold,
+        "ckpt_dir": str(layout.models_dir(fold)),
+        "output_dir": str(layout.fold_dir(fold)),
+        "tracking_uri": tracking_uri,
+        "experiment_name": EXPERIMENT,
+        **overrides,
     }
     start = time.time()
-    _workflow(["train.json"], "train", run_name=f"fold{fold}_train", **common)
-    _workflow(
-        ["train.json", "evaluate.json"],
-        "train",
-        run_name=f"fold{fold}_evaluate",
-        save_overlays=overrides.get("save_overlays", False),
-        **common,
-    )
-    logger.info("fold %d trained and scored in %.0f s", fold, time.time() - start)
-    return {k: str(v) for k, v in paths.items()}
+    _workflow(["train.json", "calibrate.json"], "train", source_ckpt=str(source.model(fold)), **common)
+    scoring = {k: v for k, v in common.items() if k in config_ids_of(["inference.json", "evaluate.json"])}
+    _workflow(["inference.json", "evaluate.json"], "infer", run_name=f"fold{fold}_evaluate", **scoring)
+    logger.info("fold %d recalibrated and scored in %.0f s", fold, time.time() - start)
 
 
-def run_folds(dataset_dir: str, output_dir: str, folds, tracking_uri: str, overrides: dict, parallel: int = 1):
+def config_ids_of(names: list[str]) -> set[str]:
+    from monai.bundle import ConfigParser
+
+    ids: set[str] = set()
+    for name in names:
+        ids |= set(ConfigParser.load_config_file(BUNDLE_ROOT / "configs" / name))
+    return ids
+
+
+def run_folds(dataset_dir: str, study_dir: str, folds, tracking_uri: str, overrides: dict, parallel: int = 1) -> None:
     """Every requested fold, one after another or ``parallel`` at a time (threads shared out between them)."""
     if parallel <= 1:
-        return [run_fold(f, dataset_dir, output_dir, tracking_uri, overrides) for f in folds]
+        for fold in folds:
+            run_fold(fold, dataset_dir, study_dir, tracking_uri, overrides)
+        return
     threads = max(1, (os.cpu_count() or 1) // parallel)
     with ProcessPoolExecutor(max_workers=parallel, mp_context=get_context("spawn")) as pool:
-        jobs = [pool.submit(run_fold, f, dataset_dir, output_dir, tracking_uri, overrides, threads) for f in folds]
-        return [job.result() for job in jobs]
+        jobs = [pool.submit(run_fold, f, dataset_dir, study_dir, tracking_uri, overrides, threads) for f in folds]
+        for job in jobs:
+            job.result()
+
+
+def _tracking(study_dir: Path, tracking_uri: str | None) -> str:
+    from ..tracking import sqlite_tracking_uri
+
+    return tracking_uri or sqlite_tracking_uri(StudyLayout(study_dir).tracking_db())
+
+
+def _check_folds(datalist_path: Path, folds: list[int] | None) -> tuple[dict, list[int]]:
+    datalist = read_datalist(datalist_path)
+    available = list(range(len(datalist["folds"])))
+    folds = available if folds is None else [int(f) for f in folds]
+    wrong = [f for f in folds if f not in available]
+    if wrong:
+        raise DatalistError(f"{datalist_path}: fold(s) {wrong} do not exist (folds 0..{available[-1]})")
+    return datalist, folds
 
 
 def run_study(
@@ -92,39 +173,60 @@ def run_study(
     folds: list[int] | None = None,
     parallel: int = 1,
     overrides: dict | None = None,
+    tracking_uri: str | None = None,
+    report: bool = True,
 ) -> Path:
-    """Run the folds, build the report and log it as the parent MLflow run; returns the report's HTML path."""
+    """Run the folds, then (with ``report``) build the report; returns the report's HTML path (or the study folder)."""
+    dataset = Path(dataset_dir).resolve()
+    study = Path(output_dir).resolve()
+    _, folds = _check_folds(dataset / "datalist.json", folds)
+    study.mkdir(parents=True, exist_ok=True)
+    uri = _tracking(study, tracking_uri)
+    run_folds(str(dataset), str(study), folds, uri, {**STUDY_OVERRIDES, **(overrides or {})}, parallel)
+    if not report:
+        logger.info("folds %s scored in %s; assemble the report with: python -m scripts report", folds, study)
+        return study
+    return build_study_report(
+        str(dataset), str(study), tracking_uri=uri, settings={**STUDY_OVERRIDES, **(overrides or {})}
+    )
+
+
+def build_study_report(
+    dataset_dir: str, output_dir: str, tracking_uri: str | None = None, settings: dict | None = None
+) -> Path:
+    """The report of the folds scored so far, logged as the parent MLflow run of the folds' runs, without training."""
     from mlflow.tracking import MlflowClient
 
-    from ..tracking import sqlite_tracking_uri
+    from ..tracking import mlflow_params
     from .report import build_report
 
-    output = Path(output_dir).resolve()
-    output.mkdir(parents=True, exist_ok=True)
-    datalist_path = Path(dataset_dir) / "datalist.json"
-    datalist = json.loads(datalist_path.read_text())
-    folds = list(range(datalist["num_folds"])) if folds is None else [int(f) for f in folds]
-    overrides = {**STUDY_OVERRIDES, **(overrides or {})}
-    tracking_uri = sqlite_tracking_uri(output / "mlruns.db")
-    fold_results = run_folds(str(Path(dataset_dir).resolve()), str(output), folds, tracking_uri, overrides, parallel)
-
-    report_dir = output / "report"
-    headline = build_report(fold_results, datalist, Path(dataset_dir).resolve(), report_dir)
-    client = MlflowClient(tracking_uri=tracking_uri)
+    dataset, study = Path(dataset_dir).resolve(), Path(output_dir).resolve()
+    datalist, all_folds = _check_folds(dataset / "datalist.json", None)
+    layout = StudyLayout(study)
+    folds = [f for f in all_folds if layout.scored(f)]
+    if not folds:
+        raise DatalistError(f"{study}: no fold of {dataset / 'datalist.json'} has been scored yet; run the study first")
+    missing = sorted(set(all_folds) - set(folds))
+    if missing:
+        logger.warning("the report covers folds %s only: folds %s are not scored yet", folds, missing)
+    uri = _tracking(study, tracking_uri)
+    headline = build_report(layout, folds, datalist, dataset, layout.report_dir())
+    client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT) or client.get_experiment(
-        client.create_experiment(EXPERIMENT, artifact_location=str(output / "mlruns"))
+        client.create_experiment(EXPERIMENT, artifact_location=str(study / "mlruns"))
     )
     parent = client.create_run(experiment.experiment_id, run_name=f"study_{time.strftime('%Y%m%d_%H%M%S')}")
+    names = {f"fold{f}_{kind}" for f in folds for kind in ("train", "evaluate")}
     for run in client.search_runs([experiment.experiment_id]):
-        if run.info.run_name.split("_")[0] in {f"fold{f}" for f in folds} and run.info.run_id != parent.info.run_id:
-            if "mlflow.parentRunId" not in run.data.tags:
-                client.set_tag(run.info.run_id, "mlflow.parentRunId", parent.info.run_id)
-    for key, value in {"folds": folds, "dataset_dir": dataset_dir, **overrides}.items():
-        client.log_param(parent.info.run_id, key, str(value))
+        if run.info.run_name in names and "mlflow.parentRunId" not in run.data.tags:
+            client.set_tag(run.info.run_id, "mlflow.parentRunId", parent.info.run_id)
+    params = {"folds": folds, "missing_folds": missing, "dataset_dir": str(dataset), **(settings or {})}
+    for key, value in mlflow_params(params).items():
+        client.log_param(parent.info.run_id, key, value)
     for key, value in headline.items():
         if isinstance(value, (int, float)) and value == value:
             client.log_metric(parent.info.run_id, key, float(value))
-    client.log_artifacts(parent.info.run_id, str(report_dir), "report")
+    client.log_artifacts(parent.info.run_id, str(layout.report_dir()), "report")
     client.set_terminated(parent.info.run_id)
-    logger.info("study report: %s", report_dir / "report.html")
-    return report_dir / "report.html"
+    logger.info("study report: %s", layout.report_dir() / "report.html")
+    return layout.report_dir() / "report.html"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -68,8 +69,13 @@ def fisher_score(projected: np.ndarray, groups: Sequence[str]) -> float:
 
 
 def _lda(codes: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto")
-    return lda.fit(codes, groups).transform(codes)
+    """Shrinkage LDA projection; on a degenerate scatter (a few subjects in many dimensions) the SVD solver."""
+    with warnings.catch_warnings():  # a group of one subject (a small fold) has no covariance of its own
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            return LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(codes, groups).transform(codes)
+        except np.linalg.LinAlgError:
+            return LinearDiscriminantAnalysis(solver="svd").fit(codes, groups).transform(codes)
 
 
 def lda_analysis(codes, groups: Sequence[str], n_permutations: int = 500, seed: int = 0) -> dict:
@@ -105,8 +111,6 @@ def group_effect(table, value: str = "dice", reference_group: str = "Y") -> dict
     sarcopenic subjects are tested in every fold. Alternative, assumption-free: Kruskal-Wallis across groups on
     each subject's mean value. ``table`` is a pandas DataFrame with columns ``id``, ``group``, ``cv_fold``, value.
     """
-    import warnings
-
     import statsmodels.formula.api as smf
     from scipy.stats import kruskal
 

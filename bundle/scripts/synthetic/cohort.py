@@ -22,6 +22,7 @@ from nibabel import orientations
 from tqdm import tqdm
 
 from ..files import WRITE_SUFFIX, write_csv, write_json, write_labelmap
+from ..runtime import interactive
 from . import phantoms
 from .realism import SUBSLICES_PER_SLAB, SegmentationRealism, SliceJitter, fov_window, slab_offsets
 
@@ -154,7 +155,7 @@ def generate_cohort(
 
     subjects, truth = [], []
     jobs = [(g, i) for g in phantoms.GROUPS for i in range(counts[g])]
-    for group, index in tqdm(jobs, desc="phantoms", disable=not progress):
+    for group, index in tqdm(jobs, desc="phantoms", disable=not (progress and interactive())):
         rng = np.random.default_rng([seed, phantoms.GROUPS.index(group), index])
         shape = phantoms.sample_shape(group, rng, strength=strength, max_rotation_deg=max_rotation_deg)
         artefacts = np.random.default_rng([seed, phantoms.GROUPS.index(group), index, 1])

@@ -1,0 +1,114 @@
+"""Where every file the bundle reads or writes lives: the one place that knows folder and file names.
+
+Configs, workflows, the study and the report ask this module for paths and never assemble them themselves (DeepSDF's
+``workspace.py`` plays the same role). A study folder looks like::
+
+    <study>/fold<k>/models/model.pt                  the fold's model (settings, weights, codes, healthy reference)
+    <study>/fold<k>/evaluation_fold<k>/scores.csv    its test subjects' scores, one row each (also scores.json)
+    <study>/fold<k>/evaluation_fold<k>/<id>_...      per-subject outputs (see SubjectFiles)
+    <study>/report/report.html                       the study report, with its tables and figures
+    <study>/mlruns.db                                the embedded MLflow store
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .files import WRITE_SUFFIX, image_suffix, safe_id
+
+MODEL_FILE = "model.pt"
+FINAL_CHECKPOINT = "model_final.pt"
+PERIODIC_CHECKPOINT = "checkpoint_epoch={global_step}.{ext}"
+PERIODIC_CHECKPOINT_GLOB = "checkpoint_epoch=*.pt"
+SCORES_TABLE = "scores.csv"
+SCORES_DOCUMENT = "scores.json"
+FIGURES = "figures"
+TRACKING_DB = "mlruns.db"
+SUBJECT_LABELMAPS = ("recon", "anomaly_map")
+
+
+def model_file(ckpt_dir: str | os.PathLike) -> str:
+    return str(Path(ckpt_dir) / MODEL_FILE)
+
+
+def training_curves(output_dir: str | os.PathLike) -> str:
+    return str(Path(output_dir) / "training_curves.png")
+
+
+def evaluation_dir(output_dir: str | os.PathLike, fold: int) -> str:
+    """Scores of a fold's test subjects, under the output folder of the fold's training run."""
+    return str(Path(output_dir) / f"evaluation_fold{int(fold)}")
+
+
+def scores_table(scores_dir: str | os.PathLike) -> str:
+    return str(Path(scores_dir) / SCORES_TABLE)
+
+
+def scores_document(scores_dir: str | os.PathLike) -> str:
+    return str(Path(scores_dir) / SCORES_DOCUMENT)
+
+
+def figures_dir(scores_dir: str | os.PathLike) -> str:
+    return str(Path(scores_dir) / FIGURES)
+
+
+def tracking_db(output_dir: str | os.PathLike) -> Path:
+    return Path(output_dir) / TRACKING_DB
+
+
+class StudyLayout:
+    """The folders of a cross-validation study (see the module docstring)."""
+
+    def __init__(self, study_dir: str | os.PathLike) -> None:
+        self.root = Path(study_dir)
+
+    def fold_dir(self, fold: int) -> Path:
+        return self.root / f"fold{int(fold)}"
+
+    def models_dir(self, fold: int) -> Path:
+        return self.fold_dir(fold) / "models"
+
+    def model(self, fold: int) -> Path:
+        return Path(model_file(self.models_dir(fold)))
+
+    def scores_dir(self, fold: int) -> Path:
+        return Path(evaluation_dir(self.fold_dir(fold), fold))
+
+    def scores(self, fold: int) -> Path:
+        return Path(scores_document(self.scores_dir(fold)))
+
+    def scored(self, fold: int) -> bool:
+        return self.scores(fold).is_file() and self.model(fold).is_file()
+
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    def tracking_db(self) -> Path:
+        return tracking_db(self.root)
+
+
+class SubjectFiles:
+    """A subject's output files in ``output_dir``; ``complete(item)`` tells whether an earlier run wrote them all
+    (the scores file is written last, so its presence marks the subject complete)."""
+
+    def __init__(self, output_dir: str | os.PathLike, output_ext: str = ".nii.gz") -> None:
+        self.output_dir, self.output_ext = Path(output_dir), output_ext
+
+    def labelmap(self, subject_id: str, kind: str, source: str) -> Path:
+        """``<id>_<kind><ext>``; ``output_ext`` "auto" keeps the input's format (a detached .mhd becomes .mha)."""
+        ext = WRITE_SUFFIX[image_suffix(source)] if self.output_ext == "auto" else self.output_ext
+        return self.output_dir / f"{safe_id(subject_id)}_{kind}{ext}"
+
+    def scores(self, subject_id: str) -> Path:
+        return self.output_dir / f"{safe_id(subject_id)}_scores.json"
+
+    def code(self, subject_id: str) -> Path:
+        return self.output_dir / f"{safe_id(subject_id)}_code.npy"
+
+    def overlay(self, subject_id: str) -> Path:
+        return Path(figures_dir(self.output_dir)) / f"{safe_id(subject_id)}_overlay.png"
+
+    def complete(self, item: dict) -> bool:
+        files = [self.scores(item["id"])] + [self.labelmap(item["id"], k, item["image"]) for k in SUBJECT_LABELMAPS]
+        return all(f.is_file() for f in files)

@@ -1,0 +1,27 @@
+"""What a bundle process sets up when it starts (a workflow's first ``initialize`` step, or the command line).
+
+Nothing here runs at import: importing ``scripts`` changes no global state. ``prepare_process`` installs the one-line
+reporting of input errors and keeps the deprecation notices of the bundle's dependencies, which a user can do nothing
+about, out of their logs.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+from .errors import install_excepthook
+
+DEPENDENCIES = r"(monai|mlflow|ignite|torch|sklearn|scipy|pandas|statsmodels|itk|nibabel|matplotlib|alembic|pydantic)"
+
+
+def prepare_process() -> None:
+    """Install the error reporting and silence dependencies' deprecation notices (idempotent)."""
+    install_excepthook()
+    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=DEPENDENCIES + r"(\..*)?$")
+
+
+def interactive() -> bool:
+    """Whether progress bars can redraw in place: standard error is a terminal, not a log file or a pipe."""
+    return sys.stderr.isatty()

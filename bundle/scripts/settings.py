@@ -1,0 +1,195 @@
+"""What a trained model means, stored in its checkpoint: the frame, the architecture and the fit it was calibrated with.
+
+A decoder's weights are only meaningful with the frame its points were expressed in (label, resampling, orientation,
+coordinate scale, sparse slices) and the architecture that holds them; its healthy reference is only valid for codes
+fitted the way it was calibrated. Training stores all of these with the weights (``ModelSettings``), and scoring
+(``settings_for_scoring``) builds its network and chain from the checkpoint: a setting the user does not give is taken
+from the model, one that contradicts it is refused, except fit settings, which the user may change at the price of a
+calibration that no longer holds (recorded in the outputs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import InputError
+
+logger = logging.getLogger(__name__)
+
+INPUT = ("label",)  # which value of the user's files is the muscle: the model's by default, free to change
+FRAME = (
+    "orientation",
+    "target_spacing",
+    "resample_mode",
+    "coordinate_scale",
+    "sparse_step",
+    "sparse_axis",
+    "remove_islands",
+)
+ARCHITECTURE = ("latent_dim", "hidden_dim", "num_layers", "inject_layers", "fourier_features")
+FIT = (
+    "fit_points",
+    "fit_points_per_iteration",
+    "fit_iterations",
+    "fit_lr",
+    "fit_restarts",
+    "fit_prior_weight",
+    "surface_fraction",
+)
+CALIBRATION = ("calibration_level",)
+MODEL_SETTINGS = INPUT + FRAME + ARCHITECTURE + FIT + CALIBRATION
+BUNDLE_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingsError(InputError):
+    """Settings that contradict the model they are used with; the message names the setting and both values."""
+
+
+def bundle_version() -> str:
+    try:
+        return str(json.loads((BUNDLE_ROOT / "configs" / "metadata.json").read_text())["version"])
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
+def _plain(value):
+    """JSON-like value of a setting (tuples become lists, numbers stay numbers) for comparing and storing."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy or torch scalars
+        return value.item()
+    return value
+
+
+def same(a, b) -> bool:
+    """Whether two setting values mean the same (``1`` and ``1.0``, ``(1, 2)`` and ``[1, 2]`` do)."""
+    a, b = _plain(a), _plain(b)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)), abs(float(b)))
+    return a == b
+
+
+class ModelSettings:
+    """The settings of one model, with the versions that wrote it; a stateful object for ignite's ``Checkpoint``.
+
+    Loading a state into an object that already holds values (resuming a training run) refuses a checkpoint made
+    with other settings, naming the first one that differs, except those in ``may_change`` (the fit settings, when a
+    model is recalibrated): this object's values are kept and win.
+    """
+
+    def __init__(
+        self,
+        values: Mapping | None = None,
+        source: str = "this run",
+        may_change: tuple = (),
+        network=None,
+        fitter=None,
+    ) -> None:
+        values = dict(values or {})
+        for part in (
+            network.architecture() if network is not None else {},
+            fitter.settings() if fitter is not None else {},
+        ):
+            values.update(part)  # what the objects really are wins over the ids (``--network_def#hidden_dim 64``)
+        self.values: dict = {k: _plain(v) for k, v in values.items()}
+        self.versions: dict = {}
+        self.source, self.may_change = source, tuple(may_change)
+        missing = [name for name in MODEL_SETTINGS if values and name not in self.values]
+        if missing:
+            raise ValueError(f"model settings lack {missing}")
+
+    def __getitem__(self, name: str):
+        return self.values[name]
+
+    def state_dict(self) -> dict:
+        import monai
+        import torch
+
+        versions = {"bundle": bundle_version(), "monai": monai.__version__, "torch": torch.__version__}
+        return {"values": json.dumps(self.values), "versions": json.dumps(self.versions or versions)}
+
+    def load_state_dict(self, state: Mapping, strict: bool = True) -> None:
+        values, versions = json.loads(state["values"]), json.loads(state.get("versions", "{}"))
+        for name, value in self.values.items():
+            if name in values and name not in self.may_change and not same(values[name], value):
+                raise SettingsError(
+                    f"{self.source}: {name} = {json.dumps(value)} contradicts the checkpoint, which was made with "
+                    f"{name} = {json.dumps(values[name])}"
+                )
+        self.values, self.versions = {**values, **self.values}, versions
+
+
+def training_defaults() -> dict:
+    """The model settings ``configs/train.json`` declares: what a checkpoint without settings was trained with,
+    unless the user says otherwise."""
+    config = json.loads((BUNDLE_ROOT / "configs" / "train.json").read_text())
+    return {name: config[name] for name in MODEL_SETTINGS if name in config}
+
+
+def settings_for_scoring(
+    ckpt_path: str,
+    requested: Mapping,
+    allow_uncalibrated: bool = False,
+    defaults: Mapping | None = None,
+) -> ModelSettings:
+    """The settings a scoring run (inference, evaluation) must use with the model in ``ckpt_path``.
+
+    ``requested`` holds the user's explicit choices (None where the user gave none). The label of the muscle in the
+    user's files may differ from the one the model was trained with. A frame or architecture setting
+    that contradicts the checkpoint is refused with one line naming it and both values. A fit setting that does is
+    refused too unless ``allow_uncalibrated``: then the run warns, uses it, and the returned settings record the
+    change (``uncalibrated``), which scores.json reports. A checkpoint written before models carried their settings
+    loads with a warning, using ``requested`` over ``defaults`` (by default, the values of configs/train.json).
+    """
+    from .checkpoints import load_checkpoint
+
+    state = load_checkpoint(ckpt_path, map_location="cpu")
+    given = {k: _plain(v) for k, v in requested.items() if v is not None}
+    if "settings" not in state:
+        logger.warning(
+            "%s was written before models stored their settings: using the configs' values, which must be those it "
+            "was trained with",
+            ckpt_path,
+        )
+        defaults = training_defaults() if defaults is None else defaults
+        settings = ModelSettings({**{k: defaults[k] for k in MODEL_SETTINGS}, **given}, source=str(ckpt_path))
+        settings.versions = {"bundle": "unknown (no settings in checkpoint)"}
+        settings.values["uncalibrated"] = {}
+        return settings
+    stored = ModelSettings(source=str(ckpt_path))
+    stored.load_state_dict(state["settings"])
+    changed = {}
+    for name, value in given.items():
+        if name not in stored.values or same(stored.values[name], value):
+            continue
+        if name in INPUT:  # describes the files being scored, not the model
+            stored.values[name] = value
+            continue
+        if name in FIT and allow_uncalibrated:
+            changed[name] = {"model": stored.values[name], "used": value}
+            continue
+        hint = (
+            " (or pass --allow_uncalibrated true to accept a calibration that no longer holds)" if name in FIT else ""
+        )
+        raise SettingsError(
+            f"{ckpt_path}: --{name} {json.dumps(value)} contradicts the model, which was trained and calibrated with "
+            f"{name} = {json.dumps(stored.values[name])}; drop the override{hint}"
+        )
+    for name, change in changed.items():
+        logger.warning(
+            "%s = %s instead of %s: the healthy reference was calibrated with the model's fit settings, so the "
+            "percentiles and decisions of this run no longer hold at the stated level",
+            name,
+            json.dumps(change["used"]),
+            json.dumps(change["model"]),
+        )
+        stored.values[name] = change["used"]
+    stored.values["uncalibrated"] = changed
+    return stored

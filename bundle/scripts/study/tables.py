@@ -1,0 +1,103 @@
+"""The study's per-subject table: every fold's scored test subjects beside the baselines on the same folds.
+
+Shape-model scores are pooled over folds as the calibrated z-scores each fold's model gives (every fold's model has
+its own scale); sarcopenic subjects, tested in every fold, are averaged over the folds that tested them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..datalist import load_split
+from ..layout import StudyLayout
+from ..scoring import SCORE_LABELS
+from .analysis import abnormal_labels
+from .baselines import BASELINE_LABELS, KNOWS_THE_ANOMALY, score_fold
+from .statistics import auc_with_ci, roc
+
+METRICS = ("dice", "hd95_mm", "asd_mm", "volume_error_pct")
+
+
+def load_scores(layout: StudyLayout, folds: list[int], dataset_dir: Path, label: int) -> pd.DataFrame:
+    """All folds' test rows, with the fold's calibration and the baselines' scores of the same subjects."""
+    frames = []
+    datalist = dataset_dir / "datalist.json"
+    for fold in folds:
+        document = json.loads(layout.scores(fold).read_text())
+        calibration = document.get("calibration") or {}
+        rows = pd.DataFrame(document["subjects"]).assign(
+            recon_threshold=calibration.get("thresholds", {}).get("recon_score", np.nan),
+            level=calibration.get("level", np.nan),
+            reference_subjects=calibration.get("reference_subjects", np.nan),
+            decision_score=document.get("decision_score", "combined"),
+        )
+        baselines = pd.DataFrame(
+            score_fold(load_split(datalist, fold, "train"), load_split(datalist, fold, "test"), label)
+        )
+        frames.append(rows.merge(baselines, on="id").assign(cv_fold=fold))
+    table = pd.concat(frames, ignore_index=True)
+    table["positive"] = abnormal_labels(table.to_dict("records"))
+    return table
+
+
+def subject_means(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per subject: sarcopenic subjects are tested in every fold, their scores are averaged."""
+    return table.groupby(["id", "group", "positive"], as_index=False).mean(numeric_only=True)
+
+
+def score_columns(table: pd.DataFrame) -> dict[str, tuple[str, str, str]]:
+    """Score name -> (column compared, label, kind) for every score the table holds."""
+    columns = {}
+    for name, label in SCORE_LABELS.items():
+        if f"{name}_z" in table:
+            columns[name] = (f"{name}_z", label, "shape model")
+        elif name in table:
+            columns[name] = (name, label, "shape model")
+    for name, label in BASELINE_LABELS.items():
+        kind = "reference (knows the anomaly)" if name in KNOWS_THE_ANOMALY else "baseline"
+        columns[name] = (name, label, kind)
+    return columns
+
+
+def auc_table(table: pd.DataFrame) -> pd.DataFrame:
+    """AUC of every score, abnormal vs healthy: pooled over subjects with a bootstrap CI, and over folds."""
+    per_subject = subject_means(table)
+    rows = []
+    for name, (column, label, kind) in score_columns(table).items():
+        pooled = auc_with_ci(per_subject["positive"], per_subject[column])
+        folds = [roc(g["positive"], g[column])[2] for _, g in table.groupby("cv_fold") if g["positive"].nunique() > 1]
+        rows.append(
+            {
+                "score": label,
+                "column": name,
+                "kind": kind,
+                "auc": pooled["auc"],
+                "ci_low": pooled["ci_low"],
+                "ci_high": pooled["ci_high"],
+                "fold_auc_mean": float(np.mean(folds)) if folds else float("nan"),
+                "fold_auc_sd": float(np.std(folds, ddof=1)) if len(folds) > 1 else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def metrics_by_group(table: pd.DataFrame) -> pd.DataFrame:
+    summary = table.groupby(["group", "cv_fold"])[list(METRICS)].agg(["mean", "std"])
+    summary.columns = [f"{m}_{s}" for m, s in summary.columns]
+    return summary.reset_index()
+
+
+def write_tables(out: Path, table, summary, aucs, rules, effect, lda_rows) -> None:
+    """The report's tables as CSV (and the group effect as JSON) beside the HTML page."""
+    from ..files import write_csv, write_json
+
+    write_csv(table.to_dict("records"), out / "per_subject_scores.csv")
+    write_csv(summary.to_dict("records"), out / "metrics_by_group_and_fold.csv")
+    write_csv(aucs.to_dict("records"), out / "auc.csv")
+    write_csv(rules, out / "thresholds.csv")
+    write_csv(lda_rows, out / "lda.csv")
+    write_json(effect, out / "group_effect_dice.json")

@@ -1,0 +1,44 @@
+"""``python -m scripts``: help, refusals in one line, validated inputs, any config override."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run_bundle_cli
+
+
+@pytest.mark.parametrize("command", ["phantoms", "study", "report", "demo"])
+def test_every_command_shows_its_help_and_runs_nothing(command, tmp_path):
+    result = run_bundle_cli("scripts", command, "--help", "--output_dir", str(tmp_path / "never"))
+    assert result.returncode == 0 and "usage: python -m scripts" in result.stdout and "--output_dir" in result.stdout
+    assert not (tmp_path / "never").exists()
+
+
+def test_unknown_options_and_bad_values_are_refused_in_one_line(tmp_path):
+    unknown = run_bundle_cli("scripts", "study", "--dataset_dir", str(tmp_path), "--no_such_id", "3")
+    assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
+    assert "unknown option(s) --no_such_id: not an id of the configs" in unknown.stderr.strip().splitlines()[-1]
+    bad = run_bundle_cli("scripts", "study", "--folds", "[a]")
+    assert bad.returncode == 2 and "expected fold numbers" in bad.stderr
+    extra = run_bundle_cli("scripts", "phantoms", "--output_dir", str(tmp_path), "--strange", "1")
+    assert extra.returncode == 2 and "unrecognized arguments: --strange 1" in extra.stderr
+    impossible = run_bundle_cli("scripts", "phantoms", "--output_dir", str(tmp_path / "c"), "--image_format", "png")
+    assert impossible.returncode == 2 and "image_format must be one of" in impossible.stderr
+    assert "Traceback" not in extra.stderr + bad.stderr + impossible.stderr
+
+
+def test_a_missing_or_broken_datalist_is_one_line_naming_the_file(tmp_path):
+    missing = run_bundle_cli("scripts", "study", "--dataset_dir", str(tmp_path), "--output_dir", str(tmp_path / "s"))
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'datalist.json'}: datalist not found"
+    (tmp_path / "datalist.json").write_text("{not json")
+    broken = run_bundle_cli("scripts", "report", "--dataset_dir", str(tmp_path), "--output_dir", str(tmp_path / "s"))
+    assert (
+        broken.returncode == 1 and "datalist.json: not valid JSON" in broken.stderr and "Traceback" not in broken.stderr
+    )
+    (tmp_path / "datalist.json").write_text(
+        json.dumps({"subjects": [], "folds": [{"train": [], "val": [], "test": []}]})
+    )
+    wrong_fold = run_bundle_cli("scripts", "study", "--dataset_dir", str(tmp_path), "--folds", "[3]")
+    assert wrong_fold.returncode == 1 and "fold(s) [3] do not exist (folds 0..0)" in wrong_fold.stderr

@@ -1,0 +1,157 @@
+"""A model that describes itself: scoring runs take the frame, architecture and fit from the checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import TINY_TRAINING, bundle_config, cli_overrides, run_bundle_cli, train_tiny
+
+from scripts.settings import FIT, MODEL_SETTINGS, ModelSettings, SettingsError, same, settings_for_scoring
+from scripts.synthetic.cohort import generate_cohort
+
+# Every setting that defines the frame or the architecture away from train.json's defaults.
+CUSTOM = {
+    "label": "2",
+    "coordinate_scale": "0.025",
+    "target_spacing": "[3.0,3.0,3.0]",
+    "latent_dim": "32",
+    "hidden_dim": "48",
+}
+
+
+@pytest.fixture(scope="module")
+def custom_model(tmp_path_factory):
+    """A tiny model of label 2 in a multi-label cohort, trained with non-default frame and architecture."""
+    root = tmp_path_factory.mktemp("custom")
+    counts = {"n_young": 4, "n_older": 4, "n_sarcopenic": 2, "num_folds": 3}
+    generate_cohort(root / "cohort", spacing=(2.5, 2.5, 2.5), multilabel=True, muscle_label=2, progress=False, **counts)
+    result = train_tiny(root / "cohort", root / "run", **CUSTOM)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def _score(config, root, out, **extra):
+    args = {"dataset_dir": str(root / "cohort"), "output_dir": str(out), "save_overlays": "False", **extra}
+    if config == "inference":
+        args["ckpt_path"] = str(root / "run" / "models" / "model.pt")
+        return run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
+    args["ckpt_dir"] = str(root / "run" / "models")
+    files = "['configs/inference.json','configs/evaluate.json']"
+    return run_bundle_cli("monai.bundle", "run", "--config_file", files, *cli_overrides(args))
+
+
+def _subjects(path):
+    return {s["id"]: s for s in json.loads(path.read_text())["subjects"]}
+
+
+@pytest.mark.parametrize("config, scores", [("inference", "scores.json"), ("evaluate", "evaluation_fold0/scores.json")])
+def test_scoring_without_overrides_reproduces_a_run_that_restates_them(custom_model, tmp_path, config, scores):
+    fit = {k: TINY_TRAINING[k] for k in ("fit_points", "fit_points_per_iteration", "fit_iterations", "coarse_mm")}
+    plain = _score(config, custom_model, tmp_path / "plain", coarse_mm=TINY_TRAINING["coarse_mm"])
+    restated = _score(config, custom_model, tmp_path / "restated", **CUSTOM, **fit)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    assert restated.returncode == 0, restated.stderr[-3000:]
+    a, b = _subjects(tmp_path / "plain" / scores), _subjects(tmp_path / "restated" / scores)
+    assert sorted(a) == sorted(b) and len(a) >= 4
+    for subject in a:
+        for name in ("dice", "asd_mm", "latent_distance", "combined", "combined_z", "volume_input_ml"):
+            assert a[subject][name] == pytest.approx(b[subject][name], rel=1e-6, abs=1e-9), (subject, name)
+    document = json.loads((tmp_path / "plain" / scores).read_text())
+    assert document["model_settings"]["latent_dim"] == 32 and document["model_settings"]["label"] == 2
+    assert document["calibration_holds"] is True and document["uncalibrated_settings"] == {}
+
+
+def test_a_contradicting_override_is_refused_in_one_line(custom_model, tmp_path):
+    result = _score("inference", custom_model, tmp_path, coordinate_scale="0.02")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    line = [x for x in result.stderr.splitlines() if x.startswith("error: ")][-1]
+    assert "--coordinate_scale 0.02 contradicts the model" in line and "coordinate_scale = 0.025" in line
+    assert not (tmp_path / "scores.json").exists()
+
+
+def test_a_changed_fit_setting_is_refused_or_recorded_as_uncalibrated(custom_model, tmp_path):
+    refused = _score("inference", custom_model, tmp_path / "refused", fit_iterations="3")
+    line = [x for x in refused.stderr.splitlines() if x.startswith("error: ")][-1]
+    assert refused.returncode != 0 and "--fit_iterations 3 contradicts" in line and "--allow_uncalibrated" in line
+    accepted = _score("inference", custom_model, tmp_path / "accepted", fit_iterations="3", allow_uncalibrated="true")
+    assert accepted.returncode == 0, accepted.stderr[-3000:]
+    assert "no longer hold at the stated level" in accepted.stdout + accepted.stderr
+    document = json.loads((tmp_path / "accepted" / "scores.json").read_text())
+    assert document["calibration_holds"] is False
+    assert document["uncalibrated_settings"] == {"fit_iterations": {"model": 10, "used": 3}}
+
+
+def test_a_checkpoint_without_settings_loads_with_the_configs_values(tiny_model, tmp_path, caplog):
+    """A model written before checkpoints stored their settings (train.json's frame) still scores, with a warning."""
+    state = torch.load(tiny_model / "models" / "model.pt", weights_only=True)
+    state.pop("settings")
+    legacy = tmp_path / "legacy.pt"
+    torch.save(state, legacy)
+    requested = dict.fromkeys(MODEL_SETTINGS)
+    requested["target_spacing"] = [2.5, 2.5, 2.5]
+    with caplog.at_level("WARNING"):
+        settings = settings_for_scoring(str(legacy), requested)
+    assert "before models stored their settings" in caplog.text
+    assert settings["target_spacing"] == [2.5, 2.5, 2.5] and settings["latent_dim"] == 128
+    assert settings.versions["bundle"].startswith("unknown")
+
+
+def test_settings_compare_by_meaning_and_refuse_a_foreign_resume():
+    assert same(1, 1.0) and same((1, 2.5), [1.0, 2.5]) and not same([1, 2], [1, 2, 3]) and not same(True, 1)
+    stored = ModelSettings(dict.fromkeys(MODEL_SETTINGS, 1))
+    running = ModelSettings({**dict.fromkeys(MODEL_SETTINGS, 1), "latent_dim": 64}, source="training in x")
+    with pytest.raises(SettingsError, match=r"training in x: latent_dim = 64 contradicts the checkpoint"):
+        running.load_state_dict(stored.state_dict())
+    assert set(FIT) < set(MODEL_SETTINGS)
+
+
+def test_the_python_defaults_agree_with_the_configs():
+    """A class used without the configs behaves as the configs declare it."""
+    import inspect
+
+    from scripts.engines import LatentFitter
+    from scripts.networks import OccupancyDecoder
+    from scripts.sampling import SamplePointsd
+
+    config = bundle_config("train.json")
+    fitter = inspect.signature(LatentFitter).parameters
+    for arg, setting in {
+        "iterations": "fit_iterations",
+        "lr": "fit_lr",
+        "prior_weight": "fit_prior_weight",
+        "points_per_iteration": "fit_points_per_iteration",
+        "restarts": "fit_restarts",
+    }.items():
+        assert fitter[arg].default == config[setting], arg
+    decoder = inspect.signature(OccupancyDecoder).parameters
+    for name in ("latent_dim", "hidden_dim", "num_layers", "fourier_features"):
+        assert decoder[name].default == config[name], name
+    assert list(decoder["inject_layers"].default) == config["inject_layers"]
+    sampler = inspect.signature(SamplePointsd).parameters
+    assert sampler["surface_fraction"].default == config["surface_fraction"]
+    assert sampler["coordinate_scale"].default == config["coordinate_scale"]
+
+
+def test_training_validation_and_inference_share_one_chain():
+    """inference.json takes its chains from train.json: after parsing, they are the same declarations."""
+    train = bundle_config("train.json")
+    inference = bundle_config("inference.json")
+    for name in (
+        "load_transforms",
+        "keep_input",
+        "shape_transforms",
+        "fit_sampling",
+        "scoring_preprocessing",
+        "network_def",
+        "fitter",
+        "fit_inferer",
+        "fit_prepare_batch",
+        "scoring_postprocessing",
+    ):
+        assert inference.get(name) == train.get(name), name
+    assert train.get("validate#preprocessing") == "@scoring_preprocessing" == inference.get("preprocessing")
+    assert train.get("validate#inferer") == "@fit_inferer" == inference.get("inferer")
+    evaluate = bundle_config("inference.json", "evaluate.json")
+    assert evaluate.get("postprocessing") == inference.get("postprocessing")
