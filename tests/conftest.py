@@ -98,8 +98,8 @@ TINY_TRAINING = {
 }
 
 
-def cli_overrides(values: dict) -> list[str]:
-    return [item for key, value in values.items() for item in (f"--{key}", str(value))]
+def cli_overrides(values: dict, **more) -> list[str]:
+    return [item for key, value in {**values, **more}.items() for item in (f"--{key}", str(value))]
 
 
 def train_tiny(cohort: Path, run_dir: Path, **extra) -> subprocess.CompletedProcess:

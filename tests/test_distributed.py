@@ -1,13 +1,17 @@
-"""multi_gpu_train.json under torchrun with two CPU processes (gloo): the ranks stay in sync."""
+"""The multi_gpu_* overlays under torchrun with two CPU processes (gloo): training in sync, scoring shared out."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
+import pytest
 import torch
-from conftest import BUNDLE_ROOT, TINY_TRAINING, cli_overrides, free_port, load_datalist
+from conftest import BUNDLE_ROOT, TINY_TRAINING, cli_overrides, free_port, load_datalist, run_bundle_cli
 
 
 def test_two_processes_end_with_identical_weights(tiny_cohort, tmp_path):
@@ -51,3 +55,109 @@ def test_two_processes_end_with_identical_weights(tiny_cohort, tmp_path):
     assert initial["trainer"]["epoch_length"] == (len(load_datalist(tiny_cohort)["folds"][0]["train"]) + 3) // 4
     # only rank 0 writes checkpoints, the model and the tracking store
     assert (tmp_path / "models" / "model.pt").is_file() and (tmp_path / "eval" / "mlruns.db").is_file()
+
+
+def _torchrun(config_file: str, args: dict, nproc: int = 2) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=1",
+        f"--nproc_per_node={nproc}",
+        f"--master_port={free_port()}",
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        config_file,
+        *cli_overrides(args),
+    ]
+
+
+ENV = {"PYTHONPATH": str(BUNDLE_ROOT), "OMP_NUM_THREADS": "1", "MLFLOW_DISABLE_TELEMETRY": "true"}
+SCORING = {"coarse_mm": TINY_TRAINING["coarse_mm"], "save_overlays": "False"}
+
+
+def _rows(path):
+    return [(s["id"], s) for s in json.loads(path.read_text())["subjects"]]
+
+
+def _assert_same_tables(a, b):
+    rows_a, rows_b = _rows(a), _rows(b)
+    assert [i for i, _ in rows_a] == [i for i, _ in rows_b]
+    for (subject, x), (_, y) in zip(rows_a, rows_b, strict=True):
+        for name in ("dice", "asd_mm", "extra_fraction", "latent_distance", "normative_score", "combined_z"):
+            assert x[name] == pytest.approx(y[name], rel=1e-4, abs=1e-5), (subject, name)
+        assert x["decision"] == y["decision"]
+
+
+@pytest.mark.parametrize(
+    "single, distributed, scores",
+    [
+        ("configs/inference.json", "['configs/inference.json','configs/multi_gpu_inference.json']", "scores.json"),
+        (
+            "['configs/inference.json','configs/evaluate.json']",
+            "['configs/inference.json','configs/evaluate.json','configs/multi_gpu_evaluate.json']",
+            "evaluation_fold0/scores.json",
+        ),
+    ],
+)
+def test_two_processes_score_like_one(tiny_model, tiny_cohort, tmp_path, single, distributed, scores):
+    """Subjects are shared out between the ranks; rank 0 merges the one table, equal to a single process's."""
+    common = {**SCORING, "dataset_dir": str(tiny_cohort), "ckpt_path": str(tiny_model / "models" / "model.pt")}
+    if "evaluate" in single:
+        common = {**SCORING, "dataset_dir": str(tiny_cohort), "ckpt_dir": str(tiny_model / "models")}
+    one = run_bundle_cli(
+        "monai.bundle", "run", "--config_file", single, *cli_overrides(common, output_dir=tmp_path / "one")
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run(
+        _torchrun(distributed, {**common, "output_dir": str(tmp_path / "two")}),
+        cwd=BUNDLE_ROOT,
+        env={**os.environ, **ENV},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert two.returncode == 0, two.stderr[-4000:]
+    _assert_same_tables(tmp_path / "one" / scores, tmp_path / "two" / scores)
+    document = json.loads((tmp_path / "two" / scores).read_text())
+    assert document["summary"]["subjects"] == len(load_datalist(tiny_cohort)["folds"][0]["test"])
+    assert len(list((tmp_path / "two").rglob("scores.csv"))) == 1  # one shared table, written by rank 0 only
+
+
+def test_a_killed_run_is_completed_by_a_rerun(tiny_model, tiny_cohort, tmp_path):
+    """Kill both ranks mid-run: the re-run scores only the subjects whose outputs are missing."""
+    args = {**SCORING, "dataset_dir": str(tiny_cohort), "ckpt_path": str(tiny_model / "models" / "model.pt")}
+    args.update(output_dir=str(tmp_path / "two"), fit_batch_size="1")
+    config = "['configs/inference.json','configs/multi_gpu_inference.json']"
+    process = subprocess.Popen(
+        _torchrun(config, args),
+        cwd=BUNDLE_ROOT,
+        env={**os.environ, **ENV},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while len(list((tmp_path / "two").glob("*_scores.json"))) < 2 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done = len(list((tmp_path / "two").glob("*_scores.json")))
+    total = len(load_datalist(tiny_cohort)["folds"][0]["test"])
+    assert 2 <= done < total and not (tmp_path / "two" / "scores.csv").exists()
+    again = subprocess.run(
+        _torchrun(config, args), cwd=BUNDLE_ROOT, env={**os.environ, **ENV}, capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "already complete, not processed again" in again.stdout + again.stderr
+    one = run_bundle_cli(
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "configs/inference.json",
+        *cli_overrides(args, output_dir=tmp_path / "one"),
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    _assert_same_tables(tmp_path / "one" / "scores.json", tmp_path / "two" / "scores.json")

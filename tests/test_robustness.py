@@ -254,14 +254,18 @@ def test_evaluation_stops_on_a_broken_test_file(tiny_cohort, tiny_model, tmp_pat
     broken, expected = bad_inputs(tmp_path / "broken", cohort / victim["image"])["truncated"]
     shutil.copy(broken, cohort / victim["image"])
     args = {
-        **TINY_TRAINING,
+        **FIT,
         "dataset_dir": str(cohort),
         "ckpt_dir": str(tiny_model / "models"),
         "output_dir": str(tmp_path / "eval"),
         "save_overlays": "False",
     }
     result = run_bundle_cli(
-        "monai.bundle", "run", "--config_file", "['configs/train.json','configs/evaluate.json']", *cli_overrides(args)
+        "monai.bundle",
+        "run",
+        "--config_file",
+        "['configs/inference.json','configs/evaluate.json']",
+        *cli_overrides(args),
     )
     _assert_clean_failure(result, victim["image"].split("/")[-1], expected)
     out = tmp_path / "eval" / "evaluation_fold0"

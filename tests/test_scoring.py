@@ -60,15 +60,18 @@ def reference():
     return ref
 
 
-def test_latent_distance_grows_away_from_the_healthy_codes(reference):
-    centre = reference.latent_mean.numpy()
-    near, far = reference.latent_distance(np.stack([centre, centre + 3.0]))
-    assert near == pytest.approx(0.0, abs=1e-9) and far > 3.0
+def test_latent_distance_grows_away_from_the_healthy_fitted_codes(reference):
+    """Measured along the training codes' principal axes, from where healthy subjects' fitted codes lie."""
+    axes = reference.latent_axes.numpy()
+    typical = reference.latent_mean.numpy() + reference.fit_centre.numpy() @ axes
+    away = typical + 4.0 * reference.fit_scale.numpy()[0] * axes[0]
+    near, far = reference.latent_distance(np.stack([typical, away]))
+    assert near == pytest.approx(0.0, abs=1e-9) and far == pytest.approx(4.0)
 
 
 def test_assessment_flags_only_scores_beyond_the_healthy_range(reference):
     rng = np.random.default_rng(1)
-    code = reference.latent_mean.numpy()
+    code = reference.latent_mean.numpy() + reference.fit_centre.numpy() @ reference.latent_axes.numpy()
     typical = _rows(rng, 1)[0]
     out = reference.assess(typical, code, np.zeros((16, 12)))
     assert not any(out[f"{n}_abnormal"] for n in ("recon_score", "latent_distance", "normative_score", "combined"))
@@ -76,7 +79,7 @@ def test_assessment_flags_only_scores_beyond_the_healthy_range(reference):
     atypical = dict(typical, recon_score=0.08, extra_fraction=0.05)
     dented = np.zeros((16, 12))
     dented[7:9, 3:5] = -3.0  # 3 mm inward where healthy surfaces vary by 0.3 mm
-    out = reference.assess(atypical, code + 3.0, dented)
+    out = reference.assess(atypical, code + 10.0 * reference.latent_axes.numpy()[0], dented)
     assert out["recon_score_abnormal"] and out["latent_distance_abnormal"] and out["combined_abnormal"]
     assert out["normative_score"] > 10 and out["normative_score_abnormal"]
     assert out["recon_score_percentile"] == 100.0

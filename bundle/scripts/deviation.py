@@ -47,15 +47,16 @@ class Surface:
     faces: np.ndarray
 
 
-def mask_surface(mask: np.ndarray, affine) -> Surface:
+def mask_surface(mask: np.ndarray, affine, step: int = 1) -> Surface:
     """The boundary of a binary mask as a mesh in world coordinates (marching cubes at level 0.5).
 
-    The mask is padded by one voxel so that a muscle cut by the image border still has a closed surface.
+    The mask is padded by one voxel so that a muscle cut by the image border still has a closed surface. ``step``
+    > 1 samples every step-th voxel: a lighter mesh for display.
     """
     from skimage.measure import marching_cubes
 
     padded = np.pad(np.asarray(mask, dtype=np.float32), 1)
-    vertices, faces, _, _ = marching_cubes(padded, level=0.5, allow_degenerate=False)
+    vertices, faces, _, _ = marching_cubes(padded, level=0.5, step_size=step, allow_degenerate=False)
     return Surface(voxel_to_world(vertices - 1.0, affine), faces.astype(np.int64))
 
 
@@ -65,9 +66,9 @@ def sample_field(field: np.ndarray, affine, points: np.ndarray) -> np.ndarray:
     return ndimage.map_coordinates(field, indices.T, order=1, mode="nearest")
 
 
-def vertex_deviation(mask: np.ndarray, recon: np.ndarray, affine) -> tuple[Surface, np.ndarray]:
+def vertex_deviation(mask: np.ndarray, recon: np.ndarray, affine, step: int = 1) -> tuple[Surface, np.ndarray]:
     """The input's surface and, per vertex, its signed distance (mm) to the reconstruction's surface."""
-    surface = mask_surface(mask, affine)
+    surface = mask_surface(mask, affine, step)
     field = signed_distance(recon, voxel_spacing(affine))
     if not np.isfinite(field).all():  # nothing reconstructed: every vertex is as far as the grid allows
         field = np.full(field.shape, float(np.linalg.norm(np.array(field.shape) * voxel_spacing(affine))))
@@ -104,13 +105,30 @@ class ShapeFrame:
         return t, np.arctan2(local[:, 2], local[:, 1])
 
 
-def deviation_map(points: np.ndarray, deviation: np.ndarray, frame: ShapeFrame, bins=MAP_BINS) -> np.ndarray:
-    """Mean signed deviation (mm) per ``(t, phi)`` cell, NaN where no vertex falls."""
+def cells(points: np.ndarray, frame: ShapeFrame, bins=MAP_BINS) -> np.ndarray:
+    """The ``(t, phi)`` cell of each point, as a flat index into a ``bins`` map."""
     t, phi = frame.coordinates(points)
     rows = (t * bins[0]).astype(int)
     cols = ((phi + np.pi) / (2 * np.pi) * bins[1]).astype(int) % bins[1]
-    cell = rows * bins[1] + cols
+    return rows * bins[1] + cols
+
+
+def deviation_map(points: np.ndarray, deviation: np.ndarray, frame: ShapeFrame, bins=MAP_BINS) -> np.ndarray:
+    """Mean signed deviation (mm) per ``(t, phi)`` cell, NaN where no vertex falls."""
+    cell = cells(points, frame, bins)
     total = np.bincount(cell, weights=deviation, minlength=bins[0] * bins[1])
     count = np.bincount(cell, minlength=bins[0] * bins[1])
     with np.errstate(invalid="ignore", divide="ignore"):
         return (total / count).reshape(bins)
+
+
+@dataclass
+class SurfaceDeviation:
+    """A subject's surface, the signed deviation of each vertex and the frame of its normal shape."""
+
+    surface: Surface
+    deviation: np.ndarray
+    frame: ShapeFrame
+
+    def map(self, bins=MAP_BINS) -> np.ndarray:
+        return deviation_map(self.surface.vertices, self.deviation, self.frame, bins)

@@ -162,3 +162,36 @@ def training_curves(train: Mapping[str, Sequence[tuple[int, float]]], val, path:
             ax.legend()
     fig.tight_layout()
     return save(fig, path)
+
+
+def shape_strip(
+    volumes: Sequence[np.ndarray], spacing: float, titles: Sequence[str], path: str | Path, reference_index: int = 0
+) -> Path:
+    """The same three sections (axial at mid-length, sagittal and coronal through the centre) of each decoded shape,
+    one column per shape, with the reference shape's outline on every panel for comparison."""
+    reference = volumes[reference_index]
+    centre = (
+        np.round(np.argwhere(reference).mean(axis=0)).astype(int) if reference.any() else np.array(reference.shape) // 2
+    )
+    fig = Figure(figsize=(2.6 * len(volumes), 8.5))
+    axes = fig.subplots(3, len(volumes), squeeze=False, height_ratios=[1, 2, 2])
+    for column, (volume, title) in enumerate(zip(volumes, titles, strict=True)):
+        for row, axis in enumerate((2, 0, 1)):
+            cut = [slice(None)] * 3
+            cut[axis] = int(centre[axis])
+            section, outline = volume[tuple(cut)].T, reference[tuple(cut)].T
+            ax = axes[row, column]
+            extent = (0, section.shape[1] * spacing, 0, section.shape[0] * spacing)
+            ax.imshow(section, origin="lower", cmap="Greys", vmin=0, vmax=1.6, extent=extent, interpolation="nearest")
+            if outline.any() and not outline.all():
+                ax.contour(outline, levels=[0.5], colors="tab:green", linewidths=0.8, origin="lower", extent=extent)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(title, fontsize=9)
+        axes[0, 0].set_ylabel("axial, mid-length")
+        axes[1, 0].set_ylabel("sagittal")
+        axes[2, 0].set_ylabel("coronal")
+    fig.suptitle(f"decoded shapes (grey) and the outline of {titles[reference_index]} (green)")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return save(fig, path)

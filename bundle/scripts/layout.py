@@ -23,6 +23,7 @@ PERIODIC_CHECKPOINT = "checkpoint_epoch={global_step}.{ext}"
 PERIODIC_CHECKPOINT_GLOB = "checkpoint_epoch=*.pt"
 SCORES_TABLE = "scores.csv"
 SCORES_DOCUMENT = "scores.json"
+SUMMARY_PAGE = "report.html"
 FIGURES = "figures"
 TRACKING_DB = "mlruns.db"
 SUBJECT_LABELMAPS = ("recon", "anomaly_map")
@@ -47,6 +48,10 @@ def scores_table(scores_dir: str | os.PathLike) -> str:
 
 def scores_document(scores_dir: str | os.PathLike) -> str:
     return str(Path(scores_dir) / SCORES_DOCUMENT)
+
+
+def summary_page(scores_dir: str | os.PathLike) -> str:
+    return str(Path(scores_dir) / SUMMARY_PAGE)
 
 
 def figures_dir(scores_dir: str | os.PathLike) -> str:
@@ -105,6 +110,10 @@ class SubjectFiles:
 
     def code(self, subject_id: str) -> Path:
         return self.output_dir / f"{safe_id(subject_id)}_code.npy"
+
+    def mesh(self, subject_id: str, kind: str = "surface", ext: str = ".vtk") -> Path:
+        """``<id>_surface`` (the input's surface with its deviation) or ``<id>_recon_surface``, as .vtk or .ply."""
+        return self.output_dir / f"{safe_id(subject_id)}_{kind}{ext}"
 
     def overlay(self, subject_id: str) -> Path:
         return Path(figures_dir(self.output_dir)) / f"{safe_id(subject_id)}_overlay.png"

@@ -17,7 +17,7 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
 from .decoding import decode_coarse_to_fine, decode_dense
-from .deviation import ShapeFrame, deviation_map, vertex_deviation
+from .deviation import ShapeFrame, SurfaceDeviation, vertex_deviation
 from .files import write_labelmap
 from .layout import SubjectFiles
 from .networks import OccupancyDecoder
@@ -154,8 +154,8 @@ class ScoreSubjectd(MapTransform):
         surface, deviation = vertex_deviation(mask, recon, affine)
         row.update(surface_scores(deviation))
         frame = ShapeFrame.of_mask(recon if recon.any() else mask, affine)
-        d[self.deviation_key] = (surface, deviation)
-        d[self.deviation_map_key] = deviation_map(surface.vertices, deviation, frame)
+        d[self.deviation_key] = SurfaceDeviation(surface, deviation, frame)
+        d[self.deviation_map_key] = d[self.deviation_key].map()
         fit = d[self.pred_key]
         for name in ("fit_loss", "fit_prior", "fit_point_dice", "fit_stability", "fit_iterations"):
             if name in fit:

@@ -38,6 +38,7 @@ SCORE_LABELS = {
 COMBINED_MEMBERS = ("extra_fraction", "latent_distance", "normative_score")
 LEGACY_MEMBERS = ("recon_score", "latent_distance")  # the combination of references written before 0.3.0
 DISTANCE_SCORES = ("asd_mm", "hd95_mm", "inward_depth_mm")
+LATENT_AXES = 10  # principal axes of the healthy codes along which the latent distance is measured
 NORMATIVE_Z = 2.0  # cells of the deviation map further than this many healthy spreads count in the normative score
 
 
@@ -91,6 +92,9 @@ class HealthyReference:
         self.level, self.voxel_mm = float(level), float(voxel_mm)
         self.latent_mean: torch.Tensor | None = None
         self.latent_precision: torch.Tensor | None = None
+        self.latent_axes: torch.Tensor | None = None
+        self.fit_centre: torch.Tensor | None = None
+        self.fit_scale: torch.Tensor | None = None
         self.map_mean: torch.Tensor | None = None
         self.map_scale: torch.Tensor | None = None
         self.healthy: dict[str, torch.Tensor] = {}
@@ -106,17 +110,39 @@ class HealthyReference:
         return len(next(iter(self.healthy.values()))) if self.healthy else 0
 
     def fit_latent(self, codes) -> None:
-        """Shrinkage (Ledoit-Wolf) Gaussian of healthy codes: the fit's prior and the latent distance's metric."""
-        estimator = LedoitWolf().fit(np.asarray(torch.as_tensor(codes).detach().cpu(), dtype=np.float64))
+        """The healthy training codes' shrinkage (Ledoit-Wolf) Gaussian, the fit's prior, and their principal axes,
+        along which the latent distance is measured."""
+        codes = np.asarray(torch.as_tensor(codes).detach().cpu(), dtype=np.float64)
+        estimator = LedoitWolf().fit(codes)
         self.latent_mean = torch.from_numpy(estimator.location_)
         self.latent_precision = torch.from_numpy(estimator.precision_)
+        _, _, axes = np.linalg.svd(codes - codes.mean(axis=0), full_matrices=False)
+        self.latent_axes = torch.from_numpy(axes[: min(LATENT_AXES, len(axes))].copy())
+        self.fit_centre = self.fit_scale = None
+
+    def project(self, codes) -> np.ndarray:
+        diff = np.asarray(torch.as_tensor(codes).detach().cpu(), dtype=np.float64).reshape(-1, self.latent_mean.numel())
+        return (diff - self.latent_mean.numpy()) @ self.latent_axes.numpy().T
+
+    def fit_latent_reference(self, codes) -> None:
+        """Where healthy subjects *fitted like new ones* lie along the principal axes: codes fitted at test time
+        are not distributed like the codes learned in training, so distances are measured against the former."""
+        projected = self.project(codes)
+        self.fit_centre = torch.from_numpy(projected.mean(axis=0))
+        spread = projected.std(axis=0, ddof=1) if len(projected) > 1 else np.zeros(projected.shape[1])
+        self.fit_scale = torch.from_numpy(np.maximum(spread, 1e-6))
 
     def latent_distance(self, codes) -> np.ndarray:
+        """Distance of fitted codes from healthy fitted codes along the healthy codes' principal axes (standardised
+        per axis); a reference without them (written before 0.3.0) uses the Mahalanobis distance to the codes."""
         if self.latent_mean is None:
             raise RuntimeError("the healthy reference has no latent model; fit_latent() first")
-        diff = torch.as_tensor(codes).detach().cpu().to(torch.float64).reshape(-1, self.latent_mean.numel())
-        diff = diff - self.latent_mean
-        return torch.sqrt(torch.einsum("nd,de,ne->n", diff, self.latent_precision, diff).clamp_min(0)).numpy()
+        if self.fit_centre is None:
+            diff = torch.as_tensor(codes).detach().cpu().to(torch.float64).reshape(-1, self.latent_mean.numel())
+            diff = diff - self.latent_mean
+            return torch.sqrt(torch.einsum("nd,de,ne->n", diff, self.latent_precision, diff).clamp_min(0)).numpy()
+        z = (self.project(codes) - self.fit_centre.numpy()) / self.fit_scale.numpy()
+        return np.sqrt((z**2).sum(axis=1))
 
     def fit_normative(self, maps) -> None:
         """Per-cell mean and spread of healthy deviation maps (scale floored at a quarter of a voxel)."""
@@ -132,6 +158,14 @@ class HealthyReference:
         """The subject's deviation map as z-scores against healthy subjects, cell by cell (0 where unobserved)."""
         z = (np.asarray(deviation_map, dtype=np.float64) - self.map_mean.numpy()) / self.map_scale.numpy()
         return np.nan_to_num(z, nan=0.0)
+
+    def vertex_z(self, deviation) -> np.ndarray:
+        """Each vertex's deviation as a z-score against healthy subjects in its cell of the map."""
+        from .deviation import cells
+
+        cell = cells(deviation.surface.vertices, deviation.frame, tuple(self.map_mean.shape))
+        mean, scale = self.map_mean.numpy().ravel()[cell], self.map_scale.numpy().ravel()[cell]
+        return (np.asarray(deviation.deviation, dtype=np.float64) - mean) / scale
 
     def normative_score(self, deviation_map) -> float:
         """How much of the surface lies further inside the normal shape than healthy subjects' surfaces do: the sum
@@ -152,13 +186,15 @@ class HealthyReference:
         would be against all of them; the stored normative model then uses every map.
         """
         codes = torch.stack([torch.as_tensor(c).reshape(-1) for c in codes])
-        latent = self.latent_distance(codes)
         full = []
         for i, row in enumerate(rows):
-            others = [m for j, m in enumerate(maps) if j != i]
-            self.fit_normative(others if others else maps)
-            full.append({**row, "latent_distance": float(latent[i]), "normative_score": self.normative_score(maps[i])})
+            others = [j for j in range(len(rows)) if j != i] or [i]
+            self.fit_normative([maps[j] for j in others])
+            self.fit_latent_reference(codes[others])
+            latent = float(self.latent_distance(codes[i : i + 1])[0])
+            full.append({**row, "latent_distance": latent, "normative_score": self.normative_score(maps[i])})
         self.fit_normative(maps)
+        self.fit_latent_reference(codes)
         self.calibrate(full)
 
     def calibrate(self, rows: list[dict]) -> None:
@@ -228,6 +264,9 @@ class HealthyReference:
             "voxel_mm": self.voxel_mm,
             "latent_mean": self.latent_mean,
             "latent_precision": self.latent_precision,
+            "latent_axes": self.latent_axes,
+            "fit_centre": self.fit_centre,
+            "fit_scale": self.fit_scale,
             "map_mean": self.map_mean,
             "map_scale": self.map_scale,
             "healthy": dict(self.healthy),
@@ -242,6 +281,8 @@ class HealthyReference:
         self.voxel_mm = float(state.get("voxel_mm", self.voxel_mm))
         self.latent_mean = state.get("latent_mean")
         self.latent_precision = state.get("latent_precision")
+        self.latent_axes = state.get("latent_axes")
+        self.fit_centre, self.fit_scale = state.get("fit_centre"), state.get("fit_scale")
         self.map_mean, self.map_scale = state.get("map_mean"), state.get("map_scale")
         self.healthy = {k: torch.as_tensor(v) for k, v in (state.get("healthy") or {}).items()}
         self.members = tuple(state.get("members", LEGACY_MEMBERS))

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
-from . import figures
+from . import figures, meshes
 from .datasets import SubjectDataset
+from .deviation import mask_surface
 from .files import atomic_path, remove_stale_temporaries, safe_id, write_csv, write_json, write_json_with_list
 from .layout import SubjectFiles, figures_dir, scores_document, scores_table
 from .scoring import HealthyReference
@@ -39,6 +40,8 @@ class ScoresWriter:
         settings: ModelSettings | None = None,
         decision_score: str = "combined",
         overlays: bool = True,
+        meshes: bool = True,
+        summary_page: bool = True,
         group_report: bool = False,
         dataset: SubjectDataset | None = None,
         output_ext: str = ".nii.gz",
@@ -48,6 +51,7 @@ class ScoresWriter:
         self.output_dir = Path(output_dir)
         self.reference, self.settings, self.dataset = reference, settings, dataset
         self.decision_score, self.overlays, self.group_report = decision_score, overlays, group_report
+        self.meshes, self.summary_page = meshes, summary_page
         self.scores_key = scores_key
         self.rows: dict[str, dict] = {}
 
@@ -90,10 +94,25 @@ class ScoresWriter:
                     f"{subject}: Dice {row['dice']:.3f}, {row['decision']}",
                     self.files.overlay(subject),
                 )
+            if self.meshes and "deviation" in item:
+                self._write_meshes(subject, item)
             write_json(row, self.files.scores(subject))
             if self.dataset is None:  # nothing to read the rows back from
                 self.rows[subject] = row
             logger.info("%s: Dice %.4f, HD95 %.2f mm, %s", subject, row["dice"], row["hd95_mm"], row["decision"])
+
+    def _write_meshes(self, subject: str, item: dict) -> None:
+        """The input's surface (deviation in mm and, with a normative reference, its z-score per vertex) as VTK and
+        coloured PLY, and the reconstruction's surface as VTK, all in the input's physical space."""
+        deviation = item["deviation"]
+        point_data = {"deviation_mm": deviation.deviation}
+        if self.reference is not None and self.reference.map_mean is not None:
+            point_data["normative_z"] = self.reference.vertex_z(deviation)
+        meshes.write_vtk(self.files.mesh(subject), deviation.surface, point_data)
+        meshes.write_ply(self.files.mesh(subject, ext=".ply"), deviation.surface, deviation.deviation)
+        recon = np.asarray(torch.as_tensor(item["recon"])[0].cpu(), dtype=bool)
+        if recon.any():
+            meshes.write_vtk(self.files.mesh(subject, "recon_surface"), mask_surface(recon, item["recon"].affine))
 
     def _gathered_skipped(self) -> list[dict]:
         """Every rank's unusable inputs; under torchrun the ranks also wait here until all subjects are written."""
@@ -153,6 +172,10 @@ class ScoresWriter:
             "skipped": skipped,
         }
         write_json_with_list(document, "subjects", self._all_rows(), scores_document(self.output_dir))
+        if self.summary_page:
+            from .summary_page import write_summary_page
+
+            write_summary_page(self.output_dir, self._all_rows(), document, self.files.output_ext)
         engine.state.metrics.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         logger.info("scores of %d subjects written to %s", count, scores_table(self.output_dir))
 
