@@ -34,6 +34,13 @@ VARIANTS = {
     "prior_1e-2": {"fit_prior_weight": 1e-2},
 }
 TARGETS = {"mild": 0.90, "mild_noisy": 0.85, "default": 0.97}
+# Other ways of combining the calibrated scores, computed from the same per-subject z-scores (mean of z).
+COMBINATIONS = {
+    "extra+latent": ("extra_fraction", "latent_distance"),
+    "extra+latent+normative": ("extra_fraction", "latent_distance", "normative_score"),
+    "latent+normative": ("latent_distance", "normative_score"),
+    "dice+latent (published pair)": ("recon_score", "latent_distance"),
+}
 
 
 def cohort_dir(work: Path, cohort: str, seed: int) -> Path:
@@ -54,6 +61,7 @@ def summarise(study: Path) -> dict:
     table = pd.read_csv(report / "per_subject_scores.csv")
     subjects = table.groupby(["id", "positive"], as_index=False)["dice"].mean()
     rows = aucs.drop(columns=["score"]).rename(columns={"column": "score"}).to_dict("records")
+    rows += combinations(table)
     shape = aucs[aucs["kind"] == "shape model"].sort_values("auc").iloc[-1]
     baseline = aucs[aucs["kind"] == "baseline"].sort_values("auc").iloc[-1]
     return {
@@ -65,6 +73,21 @@ def summarise(study: Path) -> dict:
         "best_baseline": str(baseline["column"]),
         "best_baseline_auc": float(baseline["auc"]),
     }
+
+
+def combinations(table) -> list[dict]:
+    """AUC of each of ``COMBINATIONS`` (mean of the members' calibrated z-scores), pooled over subjects."""
+    from scripts.study.statistics import auc_with_ci
+
+    rows = []
+    for name, members in COMBINATIONS.items():
+        columns = [f"{m}_z" for m in members]
+        if not all(c in table for c in columns):
+            continue
+        combined = table.assign(value=table[columns].clip(upper=50).mean(axis=1))
+        subjects = combined.groupby(["id", "positive"], as_index=False)["value"].mean()
+        rows.append({"score": name, "kind": "combination", **auc_with_ci(subjects["positive"], subjects["value"])})
+    return rows
 
 
 def run_cohort(work: Path, cohort: str, seed: int, variants: list[str]) -> dict:

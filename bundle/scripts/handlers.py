@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import ProgressBar
+from ignite.metrics import Metric
+from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
 from . import figures
 from .losses import AutoDecoderLoss
@@ -177,3 +179,24 @@ class TrainingCurvesHandler:
     def plot(self, engine: Engine) -> None:
         figures.training_curves(self.train, self.val, self.output_path)
         logger.info("training curves written to %s", self.output_path)
+
+
+class MeanOf(Metric):
+    """Mean of a per-subject number over a run (``output_transform`` gives the run's numbers for a batch), across
+    ranks under torchrun; NaN when no subject was processed, as in a resumed run that had nothing left to do, where
+    MONAI's metrics would fail on an empty buffer."""
+
+    @reinit__is_reduced
+    def reset(self) -> None:
+        self._total = torch.tensor(0.0, dtype=torch.float64, device=self._device)
+        self._count = torch.tensor(0, dtype=torch.int64, device=self._device)
+
+    @reinit__is_reduced
+    def update(self, values) -> None:
+        values = torch.as_tensor(values, dtype=torch.float64, device=self._device).reshape(-1)
+        self._total += values.sum()
+        self._count += values.numel()
+
+    @sync_all_reduce("_total", "_count")
+    def compute(self) -> float:
+        return float(self._total / self._count) if int(self._count) else float("nan")

@@ -13,7 +13,10 @@ from ..checkpoints import load_checkpoint
 from ..files import write_json
 from ..layout import StudyLayout, SubjectFiles
 from ..networks import LatentTable
+from ..summary_page import subject_view
+from ..views3d import views_html
 from .analysis import PUBLISHED_DICE_THRESHOLD, codes_lda, detection, group_order, roc_figure
+from .learned_shape import learned_shapes
 from .report_html import write_html
 from .statistics import group_effect, threshold_performance
 from .tables import METRICS, auc_table, load_scores, metrics_by_group, score_columns, subject_means, write_tables
@@ -84,8 +87,30 @@ def build_report(layout: StudyLayout, folds: list[int], datalist: dict, dataset_
     write_tables(out, table, summary, aucs, rules, effect, lda_rows)
     headline = headline_figures(table, aucs, rules, effect, lda_rows, order)
     write_json(headline, out / "headline.json")
-    write_html(out, headline, aucs, rules, effect, lda_rows, summary, order)
+    shapes = shape_views(layout, folds[0], table, order, out)
+    write_html(out, headline, aucs, rules, effect, lda_rows, summary, order, shapes)
     return headline
+
+
+def shape_views(layout: StudyLayout, fold: int, table: pd.DataFrame, order: list[str], out: Path) -> str:
+    """HTML of 3D views: the most typical and the most abnormal test subject of each group of ``fold`` (by the
+    decision score), then what the fold's model has learned abnormal to mean."""
+    rows = table[table["cv_fold"] == fold]
+    decision = str(rows["decision_score"].iloc[0])
+    column = f"{decision}_z" if f"{decision}_z" in rows else "recon_score"
+    files, views = SubjectFiles(layout.scores_dir(fold)), []
+    for group in order:
+        members = rows[rows["group"] == group].sort_values(column).to_dict("records")
+        for row in {r["id"]: r for r in (members[len(members) // 2], members[-1])}.values():
+            view = subject_view(files, row, decision)
+            if view is not None:
+                views.append(view)
+    codes = {i: np.load(files.code(i)) for i in rows["id"]}
+    healthy = [codes[i] for i in rows.loc[rows["positive"] == 0, "id"]]
+    abnormal = [codes[i] for i in rows.loc[rows["positive"] == 1, "id"]]
+    if abnormal and len(healthy) > 1:
+        views.append(learned_shapes(layout.model(fold), np.stack(healthy), np.stack(abnormal), out))
+    return views_html(views)
 
 
 def headline_figures(table, aucs, rules, effect, lda_rows, order) -> dict:

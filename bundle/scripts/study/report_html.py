@@ -39,7 +39,8 @@ def _headline_sentence(headline: dict, aucs: pd.DataFrame, order: list[str]) -> 
     )
 
 
-def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary, order) -> Path:
+def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary, order, shapes: str = "") -> Path:
+    """The page; ``shapes`` is the HTML of the 3D views (subjects and learned shapes), Plotly embedded once."""
     figures = out
     sections = [
         "<h1>Cross-validation study: implicit shape model vs sarcopenia</h1>",
@@ -74,11 +75,30 @@ def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary,
             _image(figures / f"lda_fold{r['cv_fold']}.png", f"Fold {r['cv_fold']}: codes on the discriminant axes.")
             for r in lda_rows
         ],
+        *(
+            [
+                "<h2>Shapes in 3D</h2>",
+                "<p>A few subjects per group of the first fold, coloured by their signed distance to their "
+                "reconstructed normal shape (red: tissue missing, blue: extra tissue; the grey envelope is the normal "
+                "shape), then what the model has learned abnormal to mean. Drag to turn, scroll to zoom.</p>",
+                shapes,
+                _image(
+                    figures / "learned_shapes.png",
+                    "Sections through the shapes decoded along the direction from "
+                    "healthy to abnormal codes; the green outline is the healthy mean shape.",
+                )
+                if (figures / "learned_shapes.png").is_file()
+                else "",
+            ]
+            if shapes
+            else []
+        ),
         "<p>Tables as CSV beside this page: per_subject_scores.csv, metrics_by_group_and_fold.csv, auc.csv, "
         "thresholds.csv, lda.csv; headline figures in headline.json.</p>",
     ]
     style = (
-        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}img{max-width:100%}"
+        "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}img{max-width:100%}figure{margin:0}"
+        ".view3d{display:inline-block;width:49%;vertical-align:top}"
         "table{border-collapse:collapse;font-size:0.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
     )
     page = (

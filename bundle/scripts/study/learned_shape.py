@@ -1,0 +1,88 @@
+"""What the model has learned "abnormal" to mean: shapes decoded along the direction that leads away from healthy.
+
+From a fold's model and its scored test subjects: the mean healthy shape (the mean of the healthy subjects' fitted
+codes, decoded) and the shapes along the line from the healthy mean to the abnormal mean in code space, at several
+multiples of the healthy subjects' spread along that line. They are written as meshes (VTK, for Slicer and ParaView),
+as a figure strip (the same three sections through each step) and as one 3D view for the report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import figures, meshes
+from ..checkpoints import load_checkpoint
+from ..decoding import decode_coarse_to_fine
+from ..deviation import Surface, vertex_deviation
+from ..networks import OccupancyDecoder
+from ..settings import ModelSettings
+from ..views3d import View
+
+MULTIPLES = (-2.0, 0.0, 2.0, 4.0, 6.0)
+HALF_EXTENT_MM = np.array([60.0, 60.0, 130.0])  # the decoding box around the centre of mass
+
+
+def decoder_of(model_path: Path) -> tuple[OccupancyDecoder, dict]:
+    state = load_checkpoint(model_path, map_location="cpu")
+    settings = ModelSettings(source=str(model_path))
+    settings.load_state_dict(state["settings"])
+    architecture = {k: settings[k] for k in ("latent_dim", "hidden_dim", "num_layers", "inject_layers")}
+    decoder = OccupancyDecoder(**architecture, fourier_features=settings["fourier_features"])
+    decoder.load_state_dict(state["network_def"])
+    return decoder.eval(), settings.values
+
+
+def decode(decoder: OccupancyDecoder, code: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A code decoded on a box of the model's voxel size around the origin: the mask and its affine (RAS)."""
+    spacing = float(min(settings["target_spacing"]))
+    shape = np.ceil(2 * HALF_EXTENT_MM / spacing).astype(int) + 1
+    affine = np.diag([spacing, spacing, spacing, 1.0])
+    affine[:3, 3] = -HALF_EXTENT_MM
+    vector = torch.as_tensor(code, dtype=torch.float32).reshape(1, -1)
+
+    @torch.no_grad()
+    def inside(points: np.ndarray) -> np.ndarray:
+        return (decoder.decode_points(vector, torch.from_numpy(points)[None])[0, :, 0] > 0).numpy()
+
+    mask, _ = decode_coarse_to_fine(inside, shape, affine, np.zeros(3), settings["coordinate_scale"])
+    return mask.astype(bool), affine
+
+
+def direction_codes(healthy: np.ndarray, abnormal: np.ndarray) -> tuple[list[np.ndarray], list[str]]:
+    """Codes from the healthy mean towards the abnormal mean, at ``MULTIPLES`` of the healthy spread along it."""
+    centre = healthy.mean(axis=0)
+    direction = abnormal.mean(axis=0) - centre
+    unit = direction / max(float(np.linalg.norm(direction)), 1e-12)
+    spread = float(np.std((healthy - centre) @ unit, ddof=1)) if len(healthy) > 1 else 1.0
+    labels = ["healthy mean" if m == 0 else f"{m:+g} healthy SD" for m in MULTIPLES]
+    return [centre + m * spread * unit for m in MULTIPLES], labels
+
+
+def learned_shapes(model_path: Path, healthy: np.ndarray, abnormal: np.ndarray, out: Path) -> View:
+    """Write the meshes and the figure strip under ``out``; return the 3D view of the steps, side by side."""
+    decoder, settings = decoder_of(model_path)
+    codes, labels = direction_codes(np.asarray(healthy), np.asarray(abnormal))
+    decoded = [decode(decoder, code, settings) for code in codes]
+    volumes = [mask for mask, _ in decoded]
+    healthy_mean, affine = decoded[MULTIPLES.index(0.0)]
+    views, offset = [], 0.0
+    for index, (mask, label) in enumerate(zip(volumes, labels, strict=True)):
+        if not mask.any():
+            continue
+        full, deviation = vertex_deviation(mask, healthy_mean, affine)  # against the mean healthy shape
+        meshes.write_vtk(out / f"learned_shape_{index}.vtk", full, {"deviation_from_healthy_mean_mm": deviation})
+        surface, deviation = vertex_deviation(mask, healthy_mean, affine, step=2)
+        shifted = Surface(surface.vertices + [offset - surface.vertices[:, 0].min(), 0.0, 0.0], surface.faces)
+        views.append((shifted, deviation, label))
+        offset += float(np.ptp(surface.vertices[:, 0])) + 15.0
+    spacing = float(min(settings["target_spacing"]))
+    figures.shape_strip(volumes, spacing, labels, out / "learned_shapes.png", MULTIPLES.index(0.0))
+    caption = (
+        "Shapes decoded from the healthy mean code towards the abnormal subjects' mean code, at multiples of the "
+        "healthy spread along that line (left to right: " + ", ".join(labels) + "), coloured by their distance to "
+        "the mean healthy shape (red: tissue missing, blue: extra)."
+    )
+    return View("what the model has learned abnormal to mean", views, caption)
