@@ -91,7 +91,7 @@ def combinations(table) -> list[dict]:
 
 
 def run_cohort(work: Path, cohort: str, seed: int, variants: list[str]) -> dict:
-    from scripts.study.runner import _tracking, build_study_report, recalibrate_fold, run_study
+    from scripts.study.runner import build_study_report, recalibrate_fold, run_study, study_tracking_uri
 
     dataset = cohort_dir(work, cohort, seed)
     root = work / "studies" / f"{cohort}_seed{seed}"
@@ -103,7 +103,7 @@ def run_cohort(work: Path, cohort: str, seed: int, variants: list[str]) -> dict:
     for name in variants:
         start = time.time()
         target = root / name
-        uri = _tracking(target, None)
+        uri = study_tracking_uri(target, None)
         for fold in range(5):
             recalibrate_fold(fold, str(dataset), str(root / "bundle"), str(target), uri, VARIANTS[name])
         build_study_report(str(dataset), str(target))

@@ -18,9 +18,9 @@ from common import BUNDLE, bundle_config, demo_cohort, machine_facts, write_resu
 
 from scripts.checkpoints import load_checkpoint
 from scripts.datalist import load_split
+from scripts.metrics import reconstruction_metrics
 from scripts.networks import LatentTable
 from scripts.postprocessing import DecodeLatentd
-from scripts.scoring import reconstruction_metrics
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from scripts.scoring import HealthyReference, reconstruction_metrics
+from scripts.metrics import reconstruction_metrics
+from scripts.scoring import HealthyReference
 
 
 def _cube(shape=(20, 20, 20), low=5, high=15, shift=0):

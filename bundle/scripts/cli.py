@@ -64,7 +64,7 @@ def _positive(kind):
 
 def _overrides(tokens: list[str]) -> dict:
     """``--id value`` pairs left over by the parser, checked against the ids the configs declare."""
-    from .study.runner import config_ids
+    from .study.workflows import config_ids
 
     if len(tokens) % 2 or not all(t.startswith("--") and len(t) > 2 for t in tokens[::2]):
         raise CommandLineError(f"expected --<config id> <value> pairs, got {' '.join(tokens)}")

@@ -20,8 +20,8 @@ from .decoding import decode_coarse_to_fine, decode_dense
 from .deviation import ShapeFrame, SurfaceDeviation, vertex_deviation
 from .files import write_labelmap
 from .layout import SubjectFiles
+from .metrics import reconstruction_metrics, surface_scores
 from .networks import OccupancyDecoder
-from .scoring import reconstruction_metrics, surface_scores
 
 MISSING, EXTRA = 1, 2  # anomaly map labels: tissue the healthy shape has but the input lacks, and the reverse
 

@@ -1,9 +1,9 @@
-"""Per-subject metrics, anomaly scores, and their calibration against the healthy reference stored with the model.
+"""Anomaly scores and their calibration against the healthy reference stored with the model.
 
 ``SCORE_LABELS`` is the one vocabulary of anomaly scores (higher = more abnormal), used by the writers, the group
-analysis and the report. Scores computed from one subject alone (``reconstruction_metrics``, ``surface_scores``)
-come from postprocessing; the scores that need the healthy reference (the latent distance, the normative score) and
-every calibration come from ``HealthyReference.assess``.
+analysis and the report. Scores computed from one subject alone (``metrics``) come from postprocessing; the scores
+that need the healthy reference (the latent distance, the normative score) and every calibration come from
+``HealthyReference.assess``.
 
 Calibration: the reference holds each score's values on healthy subjects fitted exactly like a new subject (the
 validation subjects, held out from training). A subject gets, per score, a z-score against them, its percentile among
@@ -18,11 +18,8 @@ import warnings
 
 import numpy as np
 import torch
-from monai.metrics import compute_average_surface_distance, compute_dice, compute_hausdorff_distance
 from scipy.stats import norm
 from sklearn.covariance import LedoitWolf
-
-from .geometry import voxel_spacing
 
 SCORE_LABELS = {
     "recon_score": "1 - Dice",
@@ -40,44 +37,6 @@ LEGACY_MEMBERS = ("recon_score", "latent_distance")  # the combination of refere
 DISTANCE_SCORES = ("asd_mm", "hd95_mm", "inward_depth_mm")
 LATENT_AXES = 10  # principal axes of the healthy codes along which the latent distance is measured
 NORMATIVE_Z = 2.0  # cells of the deviation map further than this many healthy spreads count in the normative score
-
-
-def reconstruction_metrics(mask, recon, affine) -> dict[str, float]:
-    """Dice, HD95, Hausdorff, average symmetric surface distance (mm), volumes (ml) and the volumes of tissue
-    outside the reconstruction (extra) or missing from it, as fractions of the input's volume."""
-    spacing = voxel_spacing(affine)
-    voxel_ml = float(abs(np.linalg.det(np.asarray(affine, dtype=np.float64)[:3, :3]))) / 1000.0
-    y, y_pred = torch.as_tensor(mask).bool()[None, None], torch.as_tensor(recon).bool()[None, None]
-    volume_in, volume_out = float(y.sum()) * voxel_ml, float(y_pred.sum()) * voxel_ml
-    metrics = {"dice": float(compute_dice(y_pred, y, include_background=True, ignore_empty=False)[0, 0])}
-    if y_pred.any():
-        spacing_list = spacing.tolist()
-        metrics["hd95_mm"] = float(compute_hausdorff_distance(y_pred, y, percentile=95, spacing=spacing_list)[0, 0])
-        metrics["hausdorff_mm"] = float(compute_hausdorff_distance(y_pred, y, spacing=spacing_list)[0, 0])
-        metrics["asd_mm"] = float(
-            compute_average_surface_distance(y_pred, y, symmetric=True, spacing=spacing_list)[0, 0]
-        )
-    else:  # nothing reconstructed: the distances are undefined, the shape is as far as it can be
-        metrics.update(hd95_mm=float("inf"), hausdorff_mm=float("inf"), asd_mm=float("inf"))
-    metrics.update(
-        volume_input_ml=volume_in,
-        volume_recon_ml=volume_out,
-        volume_error_ml=volume_out - volume_in,
-        volume_error_pct=100.0 * (volume_out - volume_in) / volume_in,
-        extra_fraction=float((y & ~y_pred).sum()) * voxel_ml / volume_in,
-        missing_fraction=float((y_pred & ~y).sum()) * voxel_ml / volume_in,
-    )
-    return metrics
-
-
-def surface_scores(deviation: np.ndarray) -> dict[str, float]:
-    """Summaries of the input surface's signed deviation from the normal shape (mm, negative = tissue missing)."""
-    deviation = np.asarray(deviation, dtype=np.float64)
-    return {
-        "inward_depth_mm": float(np.percentile(-deviation, 99)),
-        "outward_height_mm": float(np.percentile(deviation, 99)),
-        "mean_abs_deviation_mm": float(np.abs(deviation).mean()),
-    }
 
 
 class HealthyReference:

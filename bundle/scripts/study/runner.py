@@ -10,20 +10,17 @@ that receives the report.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 
 from ..datalist import DatalistError, read_datalist
 from ..layout import StudyLayout
+from .workflows import config_ids_of, run_workflow
 
-BUNDLE_ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ("train.json", "inference.json", "evaluate.json")
 EXPERIMENT = "muscle_shape_inr_anomaly_study"
 # Budgets of the demo study (about 2 minutes per fold on 2 CPU cores); the configs' own defaults train longer.
 STUDY_OVERRIDES = {"epochs": 60, "val_interval": 60, "save_overlays": False}
@@ -31,50 +28,16 @@ STUDY_OVERRIDES = {"epochs": 60, "val_interval": 60, "save_overlays": False}
 logger = logging.getLogger(__name__)
 
 
-def config_ids() -> set[str]:
-    """Every id the bundle's configs declare (nested ones as ``a#b``): what a study override may name."""
-    from monai.bundle import ConfigParser
-
-    ids: set[str] = set()
-
-    def walk(value, prefix: str) -> None:
-        if prefix:
-            ids.add(prefix)
-        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        for key, child in children:
-            walk(child, f"{prefix}#{key}" if prefix else str(key))
-
-    for name in CONFIGS:
-        walk(ConfigParser.load_config_file(BUNDLE_ROOT / "configs" / name), "")
-    return ids
-
-
-@contextmanager
-def _in_bundle_root():
-    """The configs share their chains through ``%configs/...`` macros, which MONAI resolves from the working folder."""
-    previous = os.getcwd()
-    os.chdir(BUNDLE_ROOT)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
-def _workflow(configs: list[str], workflow_type: str, **overrides) -> None:
-    from monai.bundle import ConfigWorkflow
-
-    files = [str(BUNDLE_ROOT / "configs" / name) for name in configs]
-    with _in_bundle_root():
-        workflow = ConfigWorkflow(
-            config_file=files, workflow_type=workflow_type, bundle_root=str(BUNDLE_ROOT), **overrides
-        )
-        workflow.initialize()
-        try:
-            workflow.run()
-        finally:
-            workflow.finalize()
-            del workflow
-            gc.collect()
+def fold_overrides(layout: StudyLayout, fold: int, dataset_dir: str, tracking_uri: str) -> dict:
+    """The config ids that put a fold's workflows in the study's folders and tracking store."""
+    return {
+        "dataset_dir": dataset_dir,
+        "fold": fold,
+        "ckpt_dir": str(layout.models_dir(fold)),
+        "output_dir": str(layout.fold_dir(fold)),
+        "tracking_uri": tracking_uri,
+        "experiment_name": EXPERIMENT,
+    }
 
 
 def run_fold(fold: int, dataset_dir: str, study_dir: str, tracking_uri: str, overrides: dict, threads: int = 0):
@@ -87,19 +50,12 @@ def run_fold(fold: int, dataset_dir: str, study_dir: str, tracking_uri: str, ove
     if layout.scored(fold):
         logger.info("fold %d already scored: %s", fold, layout.scores(fold))
         return
-    common = {
-        "dataset_dir": dataset_dir,
-        "fold": fold,
-        "ckpt_dir": str(layout.models_dir(fold)),
-        "output_dir": str(layout.fold_dir(fold)),
-        "tracking_uri": tracking_uri,
-        "experiment_name": EXPERIMENT,
-    }
+    common = fold_overrides(layout, fold, dataset_dir, tracking_uri)
     scoring_ids = config_ids_of(["inference.json", "evaluate.json"])
     start = time.time()
-    _workflow(["train.json"], "train", run_name=f"fold{fold}_train", **common, **overrides)
+    run_workflow(["train.json"], "train", run_name=f"fold{fold}_train", **common, **overrides)
     scoring = {k: v for k, v in overrides.items() if k in scoring_ids}  # training-only ids stay with training
-    _workflow(["inference.json", "evaluate.json"], "infer", run_name=f"fold{fold}_evaluate", **common, **scoring)
+    run_workflow(["inference.json", "evaluate.json"], "infer", run_name=f"fold{fold}_evaluate", **common, **scoring)
     logger.info("fold %d trained and scored in %.0f s", fold, time.time() - start)
 
 
@@ -113,29 +69,12 @@ def recalibrate_fold(
     if layout.scored(fold):
         logger.info("fold %d already scored: %s", fold, layout.scores(fold))
         return
-    common = {
-        "dataset_dir": dataset_dir,
-        "fold": fold,
-        "ckpt_dir": str(layout.models_dir(fold)),
-        "output_dir": str(layout.fold_dir(fold)),
-        "tracking_uri": tracking_uri,
-        "experiment_name": EXPERIMENT,
-        **overrides,
-    }
+    common = {**fold_overrides(layout, fold, dataset_dir, tracking_uri), **overrides}
     start = time.time()
-    _workflow(["train.json", "calibrate.json"], "train", source_ckpt=str(source.model(fold)), **common)
+    run_workflow(["train.json", "calibrate.json"], "train", source_ckpt=str(source.model(fold)), **common)
     scoring = {k: v for k, v in common.items() if k in config_ids_of(["inference.json", "evaluate.json"])}
-    _workflow(["inference.json", "evaluate.json"], "infer", run_name=f"fold{fold}_evaluate", **scoring)
+    run_workflow(["inference.json", "evaluate.json"], "infer", run_name=f"fold{fold}_evaluate", **scoring)
     logger.info("fold %d recalibrated and scored in %.0f s", fold, time.time() - start)
-
-
-def config_ids_of(names: list[str]) -> set[str]:
-    from monai.bundle import ConfigParser
-
-    ids: set[str] = set()
-    for name in names:
-        ids |= set(ConfigParser.load_config_file(BUNDLE_ROOT / "configs" / name))
-    return ids
 
 
 def run_folds(dataset_dir: str, study_dir: str, folds, tracking_uri: str, overrides: dict, parallel: int = 1) -> None:
@@ -151,7 +90,8 @@ def run_folds(dataset_dir: str, study_dir: str, folds, tracking_uri: str, overri
             job.result()
 
 
-def _tracking(study_dir: Path, tracking_uri: str | None) -> str:
+def study_tracking_uri(study_dir: Path, tracking_uri: str | None) -> str:
+    """The given MLflow server, or the embedded store of the study folder (created once, safely)."""
     from ..tracking import sqlite_tracking_uri
 
     return tracking_uri or sqlite_tracking_uri(StudyLayout(study_dir).tracking_db())
@@ -181,7 +121,7 @@ def run_study(
     study = Path(output_dir).resolve()
     _, folds = _check_folds(dataset / "datalist.json", folds)
     study.mkdir(parents=True, exist_ok=True)
-    uri = _tracking(study, tracking_uri)
+    uri = study_tracking_uri(study, tracking_uri)
     run_folds(str(dataset), str(study), folds, uri, {**STUDY_OVERRIDES, **(overrides or {})}, parallel)
     if not report:
         logger.info("folds %s scored in %s; assemble the report with: python -m scripts report", folds, study)
@@ -209,7 +149,7 @@ def build_study_report(
     missing = sorted(set(all_folds) - set(folds))
     if missing:
         logger.warning("the report covers folds %s only: folds %s are not scored yet", folds, missing)
-    uri = _tracking(study, tracking_uri)
+    uri = study_tracking_uri(study, tracking_uri)
     headline = build_report(layout, folds, datalist, dataset, layout.report_dir())
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT) or client.get_experiment(

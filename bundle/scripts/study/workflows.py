@@ -1,0 +1,68 @@
+"""Running the bundle's own configs from Python, as ``python -m monai.bundle run`` would, and knowing their ids."""
+
+from __future__ import annotations
+
+import gc
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+BUNDLE_ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ("train.json", "inference.json", "evaluate.json", "calibrate.json")
+
+
+def config_ids() -> set[str]:
+    """Every id the bundle's configs declare (nested ones as ``a#b``): what a study override may name."""
+    from monai.bundle import ConfigParser
+
+    ids: set[str] = set()
+
+    def walk(value, prefix: str) -> None:
+        if prefix:
+            ids.add(prefix)
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, child in children:
+            walk(child, f"{prefix}#{key}" if prefix else str(key))
+
+    for name in CONFIGS:
+        walk(ConfigParser.load_config_file(BUNDLE_ROOT / "configs" / name), "")
+    return ids
+
+
+@contextmanager
+def _in_bundle_root():
+    """The configs share their chains through ``%configs/...`` macros, which MONAI resolves from the working folder."""
+    previous = os.getcwd()
+    os.chdir(BUNDLE_ROOT)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def run_workflow(configs: list[str], workflow_type: str, **overrides) -> None:
+    """One workflow of ``configs`` (merged in order) with ``overrides``, initialised, run and finalised."""
+    from monai.bundle import ConfigWorkflow
+
+    files = [str(BUNDLE_ROOT / "configs" / name) for name in configs]
+    with _in_bundle_root():
+        workflow = ConfigWorkflow(
+            config_file=files, workflow_type=workflow_type, bundle_root=str(BUNDLE_ROOT), **overrides
+        )
+        workflow.initialize()
+        try:
+            workflow.run()
+        finally:
+            workflow.finalize()
+            del workflow
+            gc.collect()
+
+
+def config_ids_of(names: list[str]) -> set[str]:
+    """The top-level ids of ``names``: which study overrides a workflow of those configs takes."""
+    from monai.bundle import ConfigParser
+
+    ids: set[str] = set()
+    for name in names:
+        ids |= set(ConfigParser.load_config_file(BUNDLE_ROOT / "configs" / name))
+    return ids
