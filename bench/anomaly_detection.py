@@ -31,6 +31,7 @@ COHORTS = {
 VARIANTS = {
     "no_prior": {"fit_prior_weight": 0.0},
     "prior_1e-4": {"fit_prior_weight": 1e-4},
+    "prior_3e-3": {"fit_prior_weight": 3e-3},
     "prior_1e-2": {"fit_prior_weight": 1e-2},
 }
 TARGETS = {"mild": 0.90, "mild_noisy": 0.85, "default": 0.97}
@@ -136,17 +137,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1,2", help="generator seeds; the first is the tuning seed")
     parser.add_argument("--cohorts", default=",".join(COHORTS))
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="fit variants to rescore ('' for none)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="fit variants on the tuning seed ('' for none)")
+    parser.add_argument("--held_out_variants", default="no_prior", help="fit variants on the other seeds")
     parser.add_argument("--work_dir", type=Path, default=RESULTS / "anomaly")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     facts = machine_facts()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [v for v in args.variants.split(",") if v]
+    held_out_variants = [v for v in args.held_out_variants.split(",") if v]
     results = {}
     for seed in seeds:
         for cohort in args.cohorts.split(","):
-            results[f"{cohort}_seed{seed}"] = run_cohort(args.work_dir, cohort, seed, variants)
+            chosen = variants if seed == seeds[0] else held_out_variants
+            results[f"{cohort}_seed{seed}"] = run_cohort(args.work_dir, cohort, seed, chosen)
     figures = {
         "bundle_version": json.loads((BUNDLE / "configs" / "metadata.json").read_text())["version"],
         "cohorts": COHORTS,
