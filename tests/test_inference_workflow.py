@@ -59,6 +59,8 @@ def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_pa
     }
     result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
     assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr  # as a log file receives it: no progress-bar fragments, no deprecation notices
+    assert "\r" not in log and "deprecated" not in log.lower(), log[-2000:]
     for source in sorted(mixed_folder.iterdir()):
         stem, ext = source.name.split(".", 1)
         for kind in ("recon", "anomaly_map"):

@@ -21,6 +21,8 @@ import torch
 from scipy.stats import norm
 from sklearn.covariance import LedoitWolf
 
+from .settings import SettingsError
+
 SCORE_LABELS = {
     "recon_score": "1 - Dice",
     "asd_mm": "ASD",
@@ -45,10 +47,11 @@ class HealthyReference:
     ``state_dict`` holds only tensors, numbers and strings, so that checkpoints load with ``weights_only=True``.
     """
 
-    def __init__(self, level: float = 0.95, voxel_mm: float = 1.0) -> None:
+    def __init__(self, level: float = 0.95, voxel_mm: float = 1.0, fixed_level: bool = False) -> None:
         if not 0.5 < level < 1.0:
             raise ValueError(f"the calibration level must lie in (0.5, 1), got {level}")
         self.level, self.voxel_mm = float(level), float(voxel_mm)
+        self.fixed_level = fixed_level  # a scoring run's chosen level wins over the one stored with the model
         self.latent_mean: torch.Tensor | None = None
         self.latent_precision: torch.Tensor | None = None
         self.latent_axes: torch.Tensor | None = None
@@ -202,7 +205,9 @@ class HealthyReference:
 
     def check_decision_score(self, name: str) -> None:
         if name not in self.healthy:
-            raise ValueError(f"decision_score {name!r} is not a calibrated score; choose one of {sorted(self.healthy)}")
+            raise SettingsError(
+                f"--decision_score {name}: not a score this model is calibrated for; one of {sorted(self.healthy)}"
+            )
 
     def thresholds(self) -> dict[str, float]:
         """Score values above which a subject is called abnormal at ``level``."""
@@ -236,7 +241,7 @@ class HealthyReference:
         missing = {"level", "latent_mean", "latent_precision", "healthy"} - set(state)
         if missing and strict:
             raise KeyError(f"healthy reference state lacks {sorted(missing)}")
-        self.level = float(state.get("level", self.level))
+        self.level = self.level if self.fixed_level else float(state.get("level", self.level))
         self.voxel_mm = float(state.get("voxel_mm", self.voxel_mm))
         self.latent_mean = state.get("latent_mean")
         self.latent_precision = state.get("latent_precision")

@@ -142,7 +142,8 @@ def settings_for_scoring(
     """The settings a scoring run (inference, evaluation) must use with the model in ``ckpt_path``.
 
     ``requested`` holds the user's explicit choices (None where the user gave none). The label of the muscle in the
-    user's files may differ from the one the model was trained with. A frame or architecture setting
+    user's files and the level of the decisions may differ from the model's (the healthy reference's samples serve
+    any level). A frame or architecture setting
     that contradicts the checkpoint is refused with one line naming it and both values. A fit setting that does is
     refused too unless ``allow_uncalibrated``: then the run warns, uses it, and the returned settings record the
     change (``uncalibrated``), which scores.json reports. A checkpoint written before models carried their settings
@@ -169,7 +170,7 @@ def settings_for_scoring(
     for name, value in given.items():
         if name not in stored.values or same(stored.values[name], value):
             continue
-        if name in INPUT:  # describes the files being scored, not the model
+        if name in INPUT + CALIBRATION:  # the files being scored, the level of the decisions: the user's to choose
             stored.values[name] = value
             continue
         if name in FIT and allow_uncalibrated:

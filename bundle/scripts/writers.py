@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -123,15 +124,16 @@ class ScoresWriter:
         torch.distributed.all_gather_object(shares, skipped)
         return [entry for share in shares for entry in share]
 
-    def _all_rows(self):
+    def _all_rows(self, skipped: set[str] = frozenset()):
         """Every subject's row in the order of the inputs, read back from its scores file (written by whichever
-        rank or earlier run scored it), one at a time: merging needs no memory that grows with the cohort."""
+        rank or earlier run scored it), one at a time: merging needs no memory that grows with the cohort. Inputs
+        skipped in this run are left out, even if an earlier run scored them."""
         if self.dataset is None:
             yield from self.rows.values()
             return
         for item in self.dataset.data:
             path = self.files.scores(item["id"])
-            if path.is_file():
+            if item["id"] not in skipped and path.is_file():
                 yield json.loads(path.read_text())
 
     def completed(self, engine: Engine) -> None:
@@ -140,22 +142,24 @@ class ScoresWriter:
             return  # rank 0 merges and writes the shared files
         for entry in skipped:
             logger.warning("not scored: %s", entry["reason"])
+        gone = {entry["id"] for entry in skipped}
+        rows = functools.partial(self._all_rows, gone)
         count, dice_sum, abnormal = 0, 0.0, 0
-        for row in self._all_rows():
+        for row in rows():
             count, dice_sum, abnormal = count + 1, dice_sum + row["dice"], abnormal + (row["decision"] == "abnormal")
         if not count:
             logger.warning("no subject was scored; nothing written")
             return
-        write_csv(self._all_rows(), scores_table(self.output_dir), columns=self._columns())
+        write_csv(rows(), scores_table(self.output_dir), columns=self._columns(rows()))
         summary = {"subjects": count, "skipped": len(skipped), "mean_dice": dice_sum / count, "abnormal": abnormal}
         report = {}
         if self.group_report:
-            rows = list(self._all_rows())
-            if all("healthy" in r for r in rows):
+            cohort = list(rows())
+            if all("healthy" in r for r in cohort):
                 from .study.analysis import group_summary
 
-                codes = {safe_id(r["id"]): np.load(self.files.code(r["id"])) for r in rows}
-                report = group_summary(rows, codes, Path(figures_dir(self.output_dir)))
+                codes = {safe_id(r["id"]): np.load(self.files.code(r["id"])) for r in cohort}
+                report = group_summary(cohort, codes, Path(figures_dir(self.output_dir)))
                 summary.update({k: v for k, v in report.items() if isinstance(v, (int, float))})
         ready = self.reference is not None and self.reference.ready
         settings = dict(self.settings.values) if self.settings is not None else {}
@@ -171,16 +175,17 @@ class ScoresWriter:
             "groups": report,
             "skipped": skipped,
         }
-        write_json_with_list(document, "subjects", self._all_rows(), scores_document(self.output_dir))
+        write_json_with_list(document, "subjects", rows(), scores_document(self.output_dir))
         if self.summary_page:
             from .summary_page import write_summary_page
 
-            write_summary_page(self.output_dir, self._all_rows(), document, self.files.output_ext)
+            write_summary_page(self.output_dir, rows(), document, self.files.output_ext)
         engine.state.metrics.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         logger.info("scores of %d subjects written to %s", count, scores_table(self.output_dir))
 
-    def _columns(self) -> list[str]:
+    @staticmethod
+    def _columns(rows) -> list[str]:
         columns: dict[str, None] = {}
-        for row in self._all_rows():
+        for row in rows:
             columns.update(dict.fromkeys(row))
         return list(columns)

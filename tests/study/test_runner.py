@@ -36,6 +36,9 @@ def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, tmp_path):
         assert (report / name).stat().st_size > 0, name
     page = (report / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 8 and "Mean reconstruction Dice per group" in page
+    # shapes in 3D: subjects of each group and the learned abnormal direction, Plotly embedded once
+    assert page.count("plotly.js v") == 1 and page.count("Plotly.newPlot") >= 4
+    assert (report / "learned_shapes.png").stat().st_size > 1000  # tiny models decode little: meshes may be absent
 
     datalist = load_datalist(tiny_cohort)
     scores = pd.read_csv(report / "per_subject_scores.csv")
