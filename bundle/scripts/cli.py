@@ -129,6 +129,7 @@ def run(argv: list[str]) -> str:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "study":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    overrides = _overrides(extra) if args.command == "study" else {}
     _setup()
     if args.command == "phantoms":
         from .synthetic.cohort import generate_cohort
@@ -146,7 +147,6 @@ def run(argv: list[str]) -> str:
     from .study.runner import build_study_report, run_study
 
     if args.command == "study":
-        overrides = _overrides(extra)
         if args.epochs is not None:
             overrides.update(epochs=args.epochs, val_interval=overrides.get("val_interval", args.epochs))
         return str(
