@@ -169,6 +169,11 @@ def shape_strip(
 ) -> Path:
     """The same three sections (axial at mid-length, sagittal and coronal through the centre) of each decoded shape,
     one column per shape, with the reference shape's outline on every panel for comparison."""
+    occupied = [np.argwhere(v) for v in volumes if v.any()]
+    if occupied:  # every panel shows the part of the box the shapes occupy, with a margin
+        points = np.concatenate(occupied)
+        low, high = np.maximum(points.min(axis=0) - 4, 0), points.max(axis=0) + 5
+        volumes = [v[low[0] : high[0], low[1] : high[1], low[2] : high[2]] for v in volumes]
     reference = volumes[reference_index]
     centre = (
         np.round(np.argwhere(reference).mean(axis=0)).astype(int) if reference.any() else np.array(reference.shape) // 2
