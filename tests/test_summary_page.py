@@ -65,7 +65,7 @@ def test_inference_summary_page_turns_surfaces_offline(tiny_model, tiny_cohort, 
     assert result.returncode == 0, result.stderr[-3000:]
     page = tmp_path / "out" / "report.html"
     text = page.read_text()
-    assert text.count("Plotly.newPlot") == 7 and text.count("plotly.js v") == 1  # every subject; script once
+    assert text.count("id='view3d-") == 7 and text.count("plotly.js v") == 1  # every subject; the script once
     image, requests = render(page, tmp_path)
     assert requests == []
     colourful = (image.max(axis=-1) - image.min(axis=-1)) > 0.3  # surfaces in the deviation colours

@@ -17,7 +17,7 @@ import numpy as np
 from .deviation import mask_surface, vertex_deviation
 from .files import atomic_path
 from .layout import SubjectFiles, summary_page
-from .views3d import DISPLAY_STEP, View, views_html
+from .views3d import DISPLAY_STEP, ENVELOPE_STEP, View, views_html
 
 COLUMNS = ("id", "group", "decision", "dice", "extra_fraction", "latent_distance", "combined", "combined_z")
 
@@ -37,7 +37,7 @@ def subject_view(files: SubjectFiles, row: dict, decision_score: str) -> View | 
     surface, deviation = vertex_deviation(mask, recon, affine, step=DISPLAY_STEP)
     meshes = [(surface, deviation, "input surface")]
     if recon.any():
-        meshes.append((mask_surface(recon, affine, step=DISPLAY_STEP), None, "normal shape"))
+        meshes.append((mask_surface(recon, affine, step=ENVELOPE_STEP), None, "normal shape"))
     z = row.get(f"{decision_score}_z")
     caption = f"Dice {row['dice']:.3f}" + (f", {decision_score} z {z:.2f}" if isinstance(z, (int, float)) else "")
     title = f"{row['id']}: {row.get('decision', 'n/a')}"
@@ -55,7 +55,7 @@ def write_summary_page(
     rows: Iterable[dict],
     document: dict,
     output_ext: str = ".nii.gz",
-    max_views: int = 24,
+    max_views: int = 40,
     max_rows: int = 500,
 ) -> Path:
     files = SubjectFiles(output_dir, output_ext)
@@ -92,17 +92,16 @@ def write_summary_page(
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
-        "font-size:0.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}.views{display:grid;"
-        "grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:8px}figure{margin:0}"
+        "font-size:0.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
     )
     page = (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Inference summary</title><style>{style}</style>"
         f"</head><body><h1>Inference summary</h1><p>{html.escape(intro)}</p>"
         + "".join(f"<p><i>{html.escape(n)}</i></p>" for n in notes)
-        + f"<table><tr>{head}</tr>{''.join(table)}</table><h2>Surfaces</h2><p>Each input surface is coloured by "
-        "its signed distance to the reconstructed normal shape (red: tissue missing, blue: extra tissue, full colour "
-        "at 3 mm); the grey envelope is the normal shape. Drag to turn, scroll to zoom.</p>"
-        f"<div class='views'>{views_html(views)}</div></body></html>"
+        + f"<table><tr>{head}</tr>{''.join(table)}</table><h2>Surfaces</h2><p>Choose a subject: its surface is "
+        "coloured by its signed distance to the reconstructed normal shape (red: tissue missing, blue: extra tissue, "
+        "full colour at 3 mm); the grey envelope is the normal shape. Drag to turn, scroll to zoom.</p>"
+        f"{views_html(views)}</body></html>"
     )
     path = Path(summary_page(output_dir))
     with atomic_path(path) as tmp:

@@ -80,7 +80,8 @@ def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary,
                 "<h2>Shapes in 3D</h2>",
                 "<p>A few subjects per group of the first fold, coloured by their signed distance to their "
                 "reconstructed normal shape (red: tissue missing, blue: extra tissue; the grey envelope is the normal "
-                "shape), then what the model has learned abnormal to mean. Drag to turn, scroll to zoom.</p>",
+                "shape), then what the model has learned abnormal to mean. Choose a view; drag to turn, scroll to "
+                "zoom.</p>",
                 shapes,
                 _image(
                     figures / "learned_shapes.png",
@@ -98,7 +99,6 @@ def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary,
     ]
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}img{max-width:100%}figure{margin:0}"
-        ".view3d{display:inline-block;width:49%;vertical-align:top}"
         "table{border-collapse:collapse;font-size:0.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
     )
     page = (
