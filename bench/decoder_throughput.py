@@ -40,12 +40,13 @@ class Mode:
 
     def build(self, decoder: OccupancyDecoder):
         module = copy.deepcopy(decoder)
+        device_type = next(module.parameters()).device.type
         run = torch.compile(module.decode_points, dynamic=False) if self.compiled else module.decode_points
 
         def decode(codes, coords):
             if self.concat:  # the reference: the code repeated for every point and concatenated to it
                 codes = codes[:, None].expand(-1, coords.shape[1], -1)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.bf16):
                 return run(codes, coords).float()
 
         return module, decode
@@ -69,13 +70,22 @@ def demo_batches(steps: int, subjects: int, points: int, seed: int = 0):
                 batches.append((points_, occupancy, kwargs["case_index"]))
             if len(batches) == steps:
                 break
-    return batches, num_codes, parser.get_parsed_content("network_def")
+    device = parser.get_parsed_content("device")
+    batches = [tuple(t.to(device) for t in batch) for batch in batches]
+    return batches, num_codes, parser.get_parsed_content("network_def").to(device)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that the clock measures it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def train_steps(mode: Mode, decoder, codes_init, batches, warmup: int = 0) -> float:
     """Train a copy of ``decoder`` and the codes on ``batches``; returns the seconds spent after ``warmup`` steps."""
     module, decode = mode.build(decoder)
     codes = nn.Embedding.from_pretrained(codes_init.clone(), freeze=False)
+    device = codes_init.device
     optimizer = torch.optim.Adam([{"params": module.parameters(), "lr": 1e-3}, {"params": codes.parameters()}])
     loss_fn, seconds = OccupancyLoss(), 0.0
     for step, (points, occupancy, index) in enumerate(batches):
@@ -85,6 +95,7 @@ def train_steps(mode: Mode, decoder, codes_init, batches, warmup: int = 0) -> fl
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        synchronize(device)
         if step >= warmup:
             seconds += time.perf_counter() - start
     return seconds
@@ -93,11 +104,13 @@ def train_steps(mode: Mode, decoder, codes_init, batches, warmup: int = 0) -> fl
 @torch.no_grad()
 def forward_rate(mode: Mode, decoder, code, chunk: int, repeats: int) -> float:
     module, decode = mode.build(decoder)
-    coords = torch.rand(1, chunk, 3) * 2 - 1
+    coords = torch.rand(1, chunk, 3, device=code.device) * 2 - 1
     decode(code, coords)  # warm-up (and compilation)
+    synchronize(code.device)
     start = time.perf_counter()
     for _ in range(repeats):
         decode(code, coords)
+    synchronize(code.device)
     return repeats * chunk / (time.perf_counter() - start)
 
 
@@ -113,13 +126,15 @@ def main() -> None:
     torch.manual_seed(0)
 
     train, num_codes, decoder = demo_batches(args.timed + 5, args.subjects, args.points)
-    codes_init = torch.randn(num_codes, decoder.latent_dim) / decoder.latent_dim**0.5
+    device = next(decoder.parameters()).device  # the configs' device: the GPU where there is one
+    codes_init = torch.randn(num_codes, decoder.latent_dim, device=device) / decoder.latent_dim**0.5
     modes = [Mode("naive_fp32", True, False, False), Mode("fast_fp32", False, False, False)]
     modes += [Mode("naive_bf16", True, True, False), Mode("fast_bf16", False, True, False)]
     if not args.no_compile:
         modes += [Mode("fast_fp32_compile", False, False, True), Mode("fast_bf16_compile", False, True, True)]
 
-    figures: dict = {"points_per_step": args.subjects * args.points, "training": {}, "forward": {}}
+    figures: dict = {"device": str(device), "points_per_step": args.subjects * args.points}
+    figures.update(training={}, forward={})
     for mode in modes:
         start = time.perf_counter()
         seconds = train_steps(mode, decoder, codes_init, train, warmup=5)

@@ -56,33 +56,47 @@ def run_inference(files: list[str], output_dir: Path, **overrides) -> dict:
 
 def fit_only(files: list[str]) -> dict:
     """Seconds per subject of ``LatentFitter.fit`` alone: all subjects in one batch, then one after another."""
+    import torch
+
     from scripts.checkpoints import load_checkpoint
     from scripts.engines import FitPrepareBatch
     from scripts.networks import LatentTable
     from scripts.scoring import HealthyReference
 
-    parser = bundle_config("inference", input_files=files, fit_batch_size=len(files))
-    state = load_checkpoint(parser.get_parsed_content("ckpt_path"), map_location="cpu")
-    decoder = parser.get_parsed_content("network_def")
+    # resume off: an earlier run in the config's output folder must not leave the dataloader empty
+    parser = bundle_config("inference", input_files=files, fit_batch_size=len(files), resume=False)
+    device = parser.get_parsed_content("device")
+    state = load_checkpoint(parser.get_parsed_content("ckpt_path"), map_location=device)
+    decoder = parser.get_parsed_content("network_def").to(device)
     decoder.load_state_dict(state["network_def"])
-    train_codes = LatentTable.from_state_dict(state["latent_table"]).vectors
+    train_codes = LatentTable.from_state_dict(state["latent_table"]).vectors.to(device)
     reference = HealthyReference()
     reference.load_state_dict(state["reference"])
-    prior = {"prior_mean": reference.latent_mean, "prior_precision": reference.latent_precision}
-    points, _, _, kwargs = FitPrepareBatch()(next(iter(parser.get_parsed_content("dataloader"))))
+    prior = {"prior_mean": reference.latent_mean.to(device), "prior_precision": reference.latent_precision.to(device)}
+    points, _, _, kwargs = FitPrepareBatch()(next(iter(parser.get_parsed_content("dataloader"))), device)
+    occupancy = kwargs["occupancy"].to(device)
     fitter = parser.get_parsed_content("fitter")
     fitter.patience = 10**9
-    start = time.perf_counter()
-    fitter.fit(decoder, points, kwargs["occupancy"], train_codes, **prior)
-    batched = time.perf_counter() - start
-    start = time.perf_counter()
-    for i in range(len(points)):
-        fitter.fit(decoder, points[i : i + 1], kwargs["occupancy"][i : i + 1], train_codes, **prior)
-    sequential = time.perf_counter() - start
+
+    def timed(fit) -> float:
+        start = time.perf_counter()
+        fit()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - start
+
+    batched = timed(lambda: fitter.fit(decoder, points, occupancy, train_codes, **prior))
+    sequential = timed(
+        lambda: [
+            fitter.fit(decoder, points[i : i + 1], occupancy[i : i + 1], train_codes, **prior)
+            for i in range(len(points))
+        ]
+    )
     return {
         "fit_batched_s_per_subject": batched / len(points),
         "fit_sequential_s_per_subject": sequential / len(points),
         "fit_sequential_over_batched": sequential / batched,
+        "fit_device": str(device),
     }
 
 

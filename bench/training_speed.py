@@ -104,8 +104,9 @@ def run_whole_volume(budget: float, eval_seconds: float) -> tuple[list, int]:
     while clock.seconds() < budget:
         index = int(order[step % len(order)])
         loss.set_epoch(step // len(volumes))
-        coords, occupancy = volumes[index]
-        prediction = network(coords, torch.tensor([index]))
+        device = next(network.parameters()).device
+        coords, occupancy = (t.to(device) for t in volumes[index])
+        prediction = network(coords, torch.tensor([index], device=device))
         optimizer.zero_grad(set_to_none=True)
         loss(prediction, occupancy).backward()
         optimizer.step()

@@ -121,3 +121,14 @@ def test_reference_survives_a_safe_checkpoint_round_trip(tmp_path, reference):
     with pytest.raises(KeyError, match="lacks"):
         HealthyReference().load_state_dict({"level": 0.9})
     assert HealthyReference().assess(sample, code) == {}  # an uncalibrated reference decides nothing
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_reference_loaded_onto_a_gpu_scores_on_the_cpu(tmp_path, reference):
+    """Checkpoints are loaded with ``map_location=device``: a reference restored on CUDA must still score."""
+    torch.save({"reference": reference.state_dict()}, tmp_path / "ref.pt")
+    loaded = HealthyReference()
+    loaded.load_state_dict(torch.load(tmp_path / "ref.pt", map_location="cuda", weights_only=True)["reference"])
+    sample = dict(_rows(np.random.default_rng(5), 1)[0])
+    code, field = reference.latent_mean.numpy() + 0.1, np.full((16, 12), -0.5)
+    assert loaded.assess(sample, code, field) == reference.assess(sample, code, field)

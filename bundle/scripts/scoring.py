@@ -43,6 +43,10 @@ LATENT_AXES = 10  # principal axes of the healthy codes along which the latent d
 NORMATIVE_Z = 2.0  # cells of the deviation map further than this many healthy spreads count in the normative score
 
 
+def _on_cpu(value) -> torch.Tensor | None:
+    return None if value is None else torch.as_tensor(value).detach().cpu()
+
+
 class HealthyReference:
     """What "healthy" looks like for one trained model: its codes, its deviation maps and its scores.
 
@@ -245,10 +249,13 @@ class HealthyReference:
             raise KeyError(f"healthy reference state lacks {sorted(missing)}")
         self.level = self.level if self.fixed_level else float(state.get("level", self.level))
         self.voxel_mm = float(state.get("voxel_mm", self.voxel_mm))
-        self.latent_mean = state.get("latent_mean")
-        self.latent_precision = state.get("latent_precision")
-        self.latent_axes = state.get("latent_axes")
-        self.fit_centre, self.fit_scale = state.get("fit_centre"), state.get("fit_scale")
-        self.map_mean, self.map_scale = state.get("map_mean"), state.get("map_scale")
-        self.healthy = {k: torch.as_tensor(v) for k, v in (state.get("healthy") or {}).items()}
+        # scoring runs on the CPU: a checkpoint loaded with map_location="cuda" must not leave the reference there
+        self.latent_mean, self.latent_precision = (
+            _on_cpu(state.get("latent_mean")),
+            _on_cpu(state.get("latent_precision")),
+        )
+        self.latent_axes = _on_cpu(state.get("latent_axes"))
+        self.fit_centre, self.fit_scale = _on_cpu(state.get("fit_centre")), _on_cpu(state.get("fit_scale"))
+        self.map_mean, self.map_scale = _on_cpu(state.get("map_mean")), _on_cpu(state.get("map_scale"))
+        self.healthy = {k: _on_cpu(v) for k, v in (state.get("healthy") or {}).items()}
         self.members = tuple(state.get("members", LEGACY_MEMBERS))
