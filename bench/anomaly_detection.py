@@ -105,7 +105,8 @@ def run_cohort(work: Path, cohort: str, seed: int, variants: list[str]) -> dict:
     root = work / "studies" / f"{cohort}_seed{seed}"
     out = {}
     start = time.time()
-    run_study(str(dataset), str(root / "bundle"))
+    if not report_is_current(root / "bundle"):
+        run_study(str(dataset), str(root / "bundle"))
     out["bundle"] = summarise(root / "bundle")
     print(f"{cohort} seed {seed} bundle: {time.time() - start:.0f} s", flush=True)
     for name in variants + scored_variants(root, variants):
@@ -114,10 +115,21 @@ def run_cohort(work: Path, cohort: str, seed: int, variants: list[str]) -> dict:
         uri = study_tracking_uri(target, None)
         for fold in range(5):
             recalibrate_fold(fold, str(dataset), str(root / "bundle"), str(target), uri, VARIANTS[name])
-        build_study_report(str(dataset), str(target))
+        if not report_is_current(target):
+            build_study_report(str(dataset), str(target))
         out[name] = summarise(target)
         print(f"{cohort} seed {seed} {name}: {time.time() - start:.0f} s", flush=True)
     return out
+
+
+def report_is_current(study: Path) -> bool:
+    """Every fold scored and the report written after the last of them: summarising needs no rebuild."""
+    from scripts.layout import StudyLayout
+
+    layout, auc = StudyLayout(str(study)), study / "report" / "auc.csv"
+    if not auc.is_file() or not all(layout.scored(f) for f in range(5)):
+        return False
+    return auc.stat().st_mtime > max(layout.scores(f).stat().st_mtime for f in range(5))
 
 
 def scored_variants(root: Path, requested: list[str]) -> list[str]:
