@@ -64,8 +64,9 @@ def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, tmp_path):
     assert json.loads(model["settings"]["values"])["hidden_dim"] == 64  # the checkpoint says what the network is
     assert any(a.path == "report" for a in client.list_artifacts(parent.info.run_id))
 
-    again = run_bundle_cli("scripts", "study", *cli_overrides(args))  # every fold is scored already: report only
+    again = run_bundle_cli("scripts", "study", *cli_overrides(args), "--no_report")  # every fold is scored already
     assert again.returncode == 0 and "fold 2 already scored" in again.stdout + again.stderr
+    assert "trained and scored" not in again.stdout + again.stderr
 
     shutil.rmtree(report)  # the report alone, rebuilt from the folds already scored, without training
     rebuilt = run_bundle_cli("scripts", "report", "--dataset_dir", str(tiny_cohort), "--output_dir", str(tmp_path))
