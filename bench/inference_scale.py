@@ -6,11 +6,12 @@ A small model is trained first (``--spacing`` mm, a few epochs: its quality does
 - subjects per second and peak resident memory of ``inference.json`` on the first 100 and on all 1,000 subjects
   (each run a fresh process, from scratch): memory must not grow with the number of subjects;
 - subjects per second of one process with every thread, against ``torchrun`` with 1 and with 2 processes
-  (``multi_gpu_inference.json``, gloo), the threads shared out between them;
+  (``multi_gpu_inference.json``, gloo), the threads shared out between them, on the first 100 subjects;
 - seconds to list the input folder, to check which subjects are complete (resume) and to merge the table, for the
   folder of 1,000 subjects and for 100,000 synthetic entries (listing and resume checks on empty files).
 
-Run from the repository root: ``.venv/bin/python bench/inference_scale.py``. About 15 minutes on 2 CPU cores.
+Every run writes into a fresh folder (nothing is resumed). Run from the repository root:
+``.venv/bin/python bench/inference_scale.py``. About 20 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ PEAK = (
 )
 
 
-def run(command: list[str], threads: int) -> tuple[float, float]:
-    """Seconds and peak RSS (MB, the largest process of the run) of a command started from the bundle root."""
+def run(command: list[str], threads: int, output: Path | None = None) -> tuple[float, float]:
+    """Seconds and peak RSS (MB, the largest process of the run) of a command started from the bundle root, after
+    emptying its ``output`` folder."""
+    if output is not None:
+        shutil.rmtree(output, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(BUNDLE), "OMP_NUM_THREADS": str(threads), "MLFLOW_DISABLE_TELEMETRY": "1"}
     start = time.perf_counter()
     result = subprocess.run(
@@ -133,22 +137,20 @@ def main() -> None:
     figures: dict = {"subjects": args.subjects, "spacing_mm": args.spacing, "runs": {}}
     threads = os.cpu_count() or 1
     for count, folder in subsets.items():
-        seconds, peak = run(scoring_command(model, folder, work / "out", 0, args.spacing), threads)
+        seconds, peak = run(scoring_command(model, folder, work / "out", 0, args.spacing), threads, work / "out")
         figures["runs"][f"one_process_{count}"] = {"s": seconds, "subjects_per_s": count / seconds, "peak_mb": peak}
         print(f"{count} subjects, one process: {count / seconds:.2f} subjects/s, peak {peak:.0f} MB", flush=True)
-    count = max(subsets)
+    count, smallest = max(subsets), min(subsets)
     for processes in (1, 2):
-        seconds, peak = run(
-            scoring_command(model, subsets[count], work / "out", processes, args.spacing), max(1, threads // processes)
-        )
-        figures["runs"][f"torchrun_{processes}_{count}"] = {"s": seconds, "subjects_per_s": count / seconds}
-        print(f"{count} subjects, torchrun x{processes}: {count / seconds:.2f} subjects/s", flush=True)
+        command = scoring_command(model, subsets[smallest], work / "out", processes, args.spacing)
+        seconds, _ = run(command, max(1, threads // processes), work / "out")
+        figures["runs"][f"torchrun_{processes}_{smallest}"] = {"s": seconds, "subjects_per_s": smallest / seconds}
+        print(f"{smallest} subjects, torchrun x{processes}: {smallest / seconds:.2f} subjects/s", flush=True)
     runs = figures["runs"]
-    smallest = min(subsets)
     peaks = runs[f"one_process_{count}"]["peak_mb"], runs[f"one_process_{smallest}"]["peak_mb"]
     figures["peak_growth_small_to_all"] = peaks[0] / peaks[1]
     figures["torchrun2_over_one_process"] = (
-        runs[f"torchrun_2_{count}"]["subjects_per_s"] / runs[f"one_process_{count}"]["subjects_per_s"]
+        runs[f"torchrun_2_{smallest}"]["subjects_per_s"] / runs[f"one_process_{smallest}"]["subjects_per_s"]
     )
     figures["bookkeeping"] = {n: bookkeeping(work / f"entries_{n}", n) for n in (args.subjects, 100_000)}
     write_result("inference_scale", figures, facts)

@@ -133,7 +133,10 @@ def test_inference_selects_the_label_of_a_multilabel_file(tmp_path, tiny_model):
         "label": "2",
         "ckpt_path": str(tiny_model / "models" / "model.pt"),
         "output_dir": str(tmp_path / "out"),
-        "save_overlays": "False",
+        # on/off settings as people type them: lowercase words are not Python literals, yet must mean off
+        "save_overlays": "false",
+        "save_meshes": "off",
+        "save_summary_page": "no",
     }
     result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -141,6 +144,18 @@ def test_inference_selects_the_label_of_a_multilabel_file(tmp_path, tiny_model):
         row = next(csv.DictReader(stream))
     muscle = np.asarray(nib.load(source).dataobj) == 2
     assert float(row["volume_input_ml"]) == pytest.approx(muscle.sum() * 2.5**3 / 1000)
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert "Y_001_recon.nii.gz" in written and not {n for n in written if n.endswith((".vtk", ".ply", ".png", ".html"))}
+
+    again = run_bundle_cli(
+        "monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides({**args, "resume": "false"})
+    )
+    assert again.returncode == 0 and "already complete" not in again.stdout + again.stderr  # redone, not resumed
+    wrong = run_bundle_cli(
+        "monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides({**args, "resume": "maybe"})
+    )
+    last_line = wrong.stderr.strip().splitlines()[-1]
+    assert wrong.returncode == 1 and "--resume: expected true or false, got 'maybe'" in last_line
 
 
 def test_shipped_model_on_the_demo_test_cases(demo_cohort, tmp_path):
