@@ -24,7 +24,7 @@ import copy
 import time
 
 import torch
-from common import bundle_config, demo_cohort, machine_facts, write_result
+from common import bundle_config, demo_cohort, machine_facts, synchronize, write_result
 from torch import nn
 
 from scripts.engines import AutoDecoderPrepareBatch
@@ -73,12 +73,6 @@ def demo_batches(steps: int, subjects: int, points: int, seed: int = 0):
     device = parser.get_parsed_content("device")
     batches = [tuple(t.to(device) for t in batch) for batch in batches]
     return batches, num_codes, parser.get_parsed_content("network_def").to(device)
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work, so that the clock measures it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def train_steps(mode: Mode, decoder, codes_init, batches, warmup: int = 0) -> float:

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import BUNDLE, RESULTS, bundle_config, demo_cohort, machine_facts, write_result
+from common import BUNDLE, RESULTS, bundle_config, demo_cohort, machine_facts, stopwatch, write_result
 
 FINISHED = re.compile(r"SupervisedEvaluator - INFO - Engine run finished\. Time taken: (\d+):(\d+):([\d.]+)")
 
@@ -56,8 +56,6 @@ def run_inference(files: list[str], output_dir: Path, **overrides) -> dict:
 
 def fit_only(files: list[str]) -> dict:
     """Seconds per subject of ``LatentFitter.fit`` alone: all subjects in one batch, then one after another."""
-    import torch
-
     from scripts.checkpoints import load_checkpoint
     from scripts.engines import FitPrepareBatch
     from scripts.networks import LatentTable
@@ -69,29 +67,21 @@ def fit_only(files: list[str]) -> dict:
     state = load_checkpoint(parser.get_parsed_content("ckpt_path"), map_location=device)
     decoder = parser.get_parsed_content("network_def").to(device)
     decoder.load_state_dict(state["network_def"])
-    train_codes = LatentTable.from_state_dict(state["latent_table"]).vectors.to(device)
+    train_codes = LatentTable.from_state_dict(state["latent_table"]).vectors  # the fitter moves these to the device
     reference = HealthyReference()
     reference.load_state_dict(state["reference"])
-    prior = {"prior_mean": reference.latent_mean.to(device), "prior_precision": reference.latent_precision.to(device)}
+    prior = {"prior_mean": reference.latent_mean, "prior_precision": reference.latent_precision}
     points, _, _, kwargs = FitPrepareBatch()(next(iter(parser.get_parsed_content("dataloader"))), device)
-    occupancy = kwargs["occupancy"].to(device)
+    occupancy = kwargs["occupancy"]
     fitter = parser.get_parsed_content("fitter")
     fitter.patience = 10**9
-
-    def timed(fit) -> float:
-        start = time.perf_counter()
-        fit()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
-
-    batched = timed(lambda: fitter.fit(decoder, points, occupancy, train_codes, **prior))
-    sequential = timed(
-        lambda: [
+    seconds: dict[str, float] = {}
+    with stopwatch(seconds, "batched", device):
+        fitter.fit(decoder, points, occupancy, train_codes, **prior)
+    with stopwatch(seconds, "sequential", device):
+        for i in range(len(points)):
             fitter.fit(decoder, points[i : i + 1], occupancy[i : i + 1], train_codes, **prior)
-            for i in range(len(points))
-        ]
-    )
+    batched, sequential = seconds["batched"], seconds["sequential"]
     return {
         "fit_batched_s_per_subject": batched / len(points),
         "fit_sequential_s_per_subject": sequential / len(points),
