@@ -250,10 +250,8 @@ class HealthyReference:
         self.level = self.level if self.fixed_level else float(state.get("level", self.level))
         self.voxel_mm = float(state.get("voxel_mm", self.voxel_mm))
         # scoring runs on the CPU: a checkpoint loaded with map_location="cuda" must not leave the reference there
-        self.latent_mean, self.latent_precision = (
-            _on_cpu(state.get("latent_mean")),
-            _on_cpu(state.get("latent_precision")),
-        )
+        self.latent_mean = _on_cpu(state.get("latent_mean"))
+        self.latent_precision = _on_cpu(state.get("latent_precision"))
         self.latent_axes = _on_cpu(state.get("latent_axes"))
         self.fit_centre, self.fit_scale = _on_cpu(state.get("fit_centre")), _on_cpu(state.get("fit_scale"))
         self.map_mean, self.map_scale = _on_cpu(state.get("map_mean")), _on_cpu(state.get("map_scale"))

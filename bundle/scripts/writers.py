@@ -144,13 +144,14 @@ class ScoresWriter:
             logger.warning("not scored: %s", entry["reason"])
         gone = {entry["id"] for entry in skipped}
         rows = functools.partial(self._all_rows, gone)
-        count, dice_sum, abnormal = 0, 0.0, 0
-        for row in rows():
+        count, dice_sum, abnormal, columns = 0, 0.0, 0, {}
+        for row in rows():  # one pass for the summary and the table's columns (each row may add scores)
             count, dice_sum, abnormal = count + 1, dice_sum + row["dice"], abnormal + (row["decision"] == "abnormal")
+            columns.update(dict.fromkeys(row))
         if not count:
             logger.warning("no subject was scored; nothing written")
             return
-        write_csv(rows(), scores_table(self.output_dir), columns=self._columns(rows()))
+        write_csv(rows(), scores_table(self.output_dir), columns=list(columns))
         summary = {"subjects": count, "skipped": len(skipped), "mean_dice": dice_sum / count, "abnormal": abnormal}
         report = {}
         if self.group_report:
@@ -182,10 +183,3 @@ class ScoresWriter:
             write_summary_page(self.output_dir, rows(), document, self.files.output_ext)
         engine.state.metrics.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         logger.info("scores of %d subjects written to %s", count, scores_table(self.output_dir))
-
-    @staticmethod
-    def _columns(rows) -> list[str]:
-        columns: dict[str, None] = {}
-        for row in rows:
-            columns.update(dict.fromkeys(row))
-        return list(columns)
