@@ -8,7 +8,15 @@ import pytest
 import torch
 from conftest import TINY_TRAINING, bundle_config, cli_overrides, run_bundle_cli, train_tiny
 
-from scripts.settings import FIT, MODEL_SETTINGS, ModelSettings, SettingsError, same, settings_for_scoring
+from scripts.settings import (
+    FIT,
+    MODEL_SETTINGS,
+    OBSERVATION,
+    ModelSettings,
+    SettingsError,
+    same,
+    settings_for_scoring,
+)
 from scripts.synthetic.cohort import generate_cohort
 
 # Every setting that defines the frame or the architecture away from train.json's defaults.
@@ -107,12 +115,26 @@ def test_settings_compare_by_meaning_and_refuse_a_foreign_resume():
     assert set(FIT) < set(MODEL_SETTINGS)
 
 
+def test_sparse_slices_of_older_models_read_as_the_parallel_observation():
+    """Models written before 0.4.0 stored ``sparse_step``/``sparse_axis``; they mean the same observation now."""
+    old = {**dict.fromkeys(set(MODEL_SETTINGS) - set(OBSERVATION), 1), "sparse_step": 4, "sparse_axis": 1}
+    state = {"values": json.dumps(old), "versions": "{}"}
+    loaded = ModelSettings()
+    loaded.load_state_dict(state)
+    assert loaded["observation"] == "parallel" and loaded["observation_step"] == 4 and loaded["observation_axis"] == 1
+    assert "sparse_step" not in loaded.values
+    full = ModelSettings()
+    full.load_state_dict({"values": json.dumps({**old, "sparse_step": 1}), "versions": "{}"})
+    assert full["observation"] == "full"
+
+
 def test_the_python_defaults_agree_with_the_configs():
     """A class used without the configs behaves as the configs declare it."""
     import inspect
 
     from scripts.engines import LatentFitter
     from scripts.networks import OccupancyDecoder
+    from scripts.observation import Observed
     from scripts.sampling import SamplePointsd
 
     config = bundle_config("train.json")
@@ -129,6 +151,11 @@ def test_the_python_defaults_agree_with_the_configs():
     for name in ("latent_dim", "hidden_dim", "num_layers", "fourier_features"):
         assert decoder[name].default == config[name], name
     assert list(decoder["inject_layers"].default) == config["inject_layers"]
+    observed = inspect.signature(Observed).parameters
+    for arg in ("step", "axis", "thickness_mm"):
+        assert observed[arg].default == config[f"observation_{arg}"], arg
+    assert observed["mode"].default == config["observation"]
+    assert list(observed["offsets_mm"].default) == config["observation_offsets_mm"]
     sampler = inspect.signature(SamplePointsd).parameters
     assert sampler["surface_fraction"].default == config["surface_fraction"]
     assert sampler["coordinate_scale"].default == config["coordinate_scale"]

@@ -21,20 +21,38 @@ from .geometry import lookup_nearest, to_model, voxel_spacing, voxel_to_world
 from .transforms import LabelmapError, source_name
 
 
-def boundary_voxels(mask: np.ndarray) -> np.ndarray:
-    """Indices ``[M, 3]`` of voxels inside or outside the mask that have a 6-neighbour of the other kind."""
+def boundary_voxels(mask: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
+    """Indices ``[M, 3]`` of voxels inside or outside the mask that have a 6-neighbour of the other kind.
+
+    With ``observed`` (partial observations), only observed voxels and observed neighbours count: the edge of an
+    observed plane is not a boundary of the muscle.
+    """
     structure = ndimage.generate_binary_structure(3, 1)
-    inner = mask & ~ndimage.binary_erosion(mask, structure, border_value=0)
-    outer = ndimage.binary_dilation(mask, structure) & ~mask
+    if observed is None:
+        inner = mask & ~ndimage.binary_erosion(mask, structure, border_value=0)
+        outer = ndimage.binary_dilation(mask, structure) & ~mask
+    else:
+        inner = mask & observed & ndimage.binary_dilation(observed & ~mask, structure)
+        outer = observed & ~mask & ndimage.binary_dilation(mask & observed, structure)
     return np.argwhere(inner | outer).astype(np.int32)
 
 
 class FindSurfaced(MapTransform):
-    """Store the boundary voxel indices, which ``SamplePointsd`` draws from and takes the bounding box of."""
+    """Store the boundary voxel indices, which ``SamplePointsd`` draws from and takes the bounding box of.
 
-    def __init__(self, keys: KeysCollection, surface_key: str = "surface", allow_missing_keys: bool = False):
+    Under a partial observation (``observed_key``, see ``observation.Observed``) the boundary is the one seen in the
+    observed voxels, whose indices are stored too (``observed_key`` + ``_voxels``) for the sampler.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        surface_key: str = "surface",
+        observed_key: str = "observed",
+        allow_missing_keys: bool = False,
+    ):
         super().__init__(keys, allow_missing_keys)
-        self.surface_key = surface_key
+        self.surface_key, self.observed_key = surface_key, observed_key
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -42,7 +60,12 @@ class FindSurfaced(MapTransform):
             mask = np.asarray(torch.as_tensor(d[key])[0].cpu(), dtype=bool)
             if not mask.any():
                 raise LabelmapError(f"{source_name(d[key])}: the mask is empty after resampling")
-            d[self.surface_key] = boundary_voxels(mask)
+            observed = d.get(self.observed_key)
+            surface = boundary_voxels(mask, observed)
+            # an observed region that the muscle fills entirely has no boundary; its voxels are the best there is
+            d[self.surface_key] = surface if len(surface) else np.argwhere(mask).astype(np.int32)
+            if observed is not None:
+                d[self.observed_key + "_voxels"] = np.argwhere(observed).astype(np.int32)
         return d
 
 
@@ -50,8 +73,10 @@ class SamplePointsd(Randomizable, MapTransform):
     """Draw ``num_points`` points of a binary mask with their occupancy, in the model frame.
 
     A fraction ``surface_fraction`` lies near the boundary (a boundary voxel plus Gaussian jitter of
-    ``jitter_voxels``); the rest is uniform in the mask's bounding box grown by ``box_margin_mm``. Along a sparse
-    axis (see ``SparseSlicesd``) points stay on the kept slices. Writes ``points`` ``[N, 3]`` and ``occupancy``
+    ``jitter_voxels``); the rest is uniform in the mask's bounding box grown by ``box_margin_mm``. Under a partial
+    observation (``observed_key``, see ``FindSurfaced``) every point lies in an observed voxel: a jittered point that
+    leaves the observed region stays in its boundary voxel, and the uniform points are drawn among the observed voxels
+    of the box, so that nothing unobserved is ever taken for background. Writes ``points`` ``[N, 3]`` and ``occupancy``
     ``[N, 1]`` (float32) and leaves the inputs untouched, so cached items can be reused without copying.
 
     With a ``seed``, each subject's points depend only on the seed and the subject's ``id``, not on which subjects
@@ -68,6 +93,7 @@ class SamplePointsd(Randomizable, MapTransform):
         coordinate_scale: float = 0.02,
         centre_key: str = "centre",
         surface_key: str = "surface",
+        observed_key: str = "observed",
         points_key: str = "points",
         occupancy_key: str = "occupancy",
         seed: int | None = None,
@@ -82,7 +108,7 @@ class SamplePointsd(Randomizable, MapTransform):
         self.jitter_voxels = jitter_voxels
         self.box_margin_mm = box_margin_mm
         self.coordinate_scale = coordinate_scale
-        self.centre_key, self.surface_key = centre_key, surface_key
+        self.centre_key, self.surface_key, self.observed_key = centre_key, surface_key, observed_key
         self.points_key, self.occupancy_key = points_key, occupancy_key
         self.seed, self.id_key = seed, id_key
 
@@ -97,20 +123,23 @@ class SamplePointsd(Randomizable, MapTransform):
         return np.random.RandomState([int(self.seed) % 2**32, zlib.crc32(subject)])
 
     def sample_indices(
-        self, mask: np.ndarray, surface: np.ndarray, spacing: np.ndarray, sparse_axis, rng=None
+        self, mask: np.ndarray, surface: np.ndarray, spacing: np.ndarray, observed=None, rng=None
     ) -> np.ndarray:
-        """Fractional voxel indices ``[N, 3]`` of the sampled points."""
+        """Fractional voxel indices ``[N, 3]`` of the sampled points; ``observed`` is ``(volume, voxel indices)``."""
         rng = self.R if rng is None else rng
         n_surface = int(round(self.num_points * self.surface_fraction))
         picked = surface[rng.randint(0, len(surface), size=n_surface)].astype(np.float64)
         near = picked + rng.normal(0.0, self.jitter_voxels, size=picked.shape)
         margin = self.box_margin_mm / spacing  # the boundary voxels bound the mask (plus one voxel)
         low, high = surface.min(axis=0) - margin, surface.max(axis=0) + margin
-        uniform = rng.uniform(low, high, size=(self.num_points - n_surface, 3))
-        indices = np.concatenate([near, uniform])
-        if sparse_axis is not None:
-            indices[:, sparse_axis] = np.clip(np.rint(indices[:, sparse_axis]), 0, mask.shape[sparse_axis] - 1)
-        return indices
+        if observed is None:
+            return np.concatenate([near, rng.uniform(low, high, size=(self.num_points - n_surface, 3))])
+        volume, voxels = observed
+        left = lookup_nearest(volume, near) == 0
+        near[left] = picked[left] + rng.uniform(-0.5, 0.5, size=(int(left.sum()), 3))
+        in_box = voxels[np.all((voxels >= low) & (voxels <= high), axis=1)]
+        uniform = in_box[rng.randint(0, len(in_box), size=self.num_points - n_surface)]
+        return np.concatenate([near, uniform + rng.uniform(-0.5, 0.5, size=uniform.shape)])
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -121,7 +150,9 @@ class SamplePointsd(Randomizable, MapTransform):
             surface = surface if surface is not None else boundary_voxels(mask.astype(bool))
             affine = image.affine
             rng = self.generator(d)
-            indices = self.sample_indices(mask, surface, voxel_spacing(affine), image.meta.get("sparse_axis"), rng)
+            voxels = d.get(self.observed_key + "_voxels")
+            observed = None if voxels is None else (d[self.observed_key], voxels)
+            indices = self.sample_indices(mask, surface, voxel_spacing(affine), observed, rng)
             world = voxel_to_world(indices, affine)
             d[self.points_key] = torch.from_numpy(to_model(world, d[self.centre_key], self.coordinate_scale))
             d[self.occupancy_key] = torch.from_numpy(lookup_nearest(mask, indices).astype(np.float32)[:, None])

@@ -1,11 +1,12 @@
 """What a trained model means, stored in its checkpoint: the frame, the architecture and the fit it was calibrated with.
 
 A decoder's weights are only meaningful with the frame its points were expressed in (label, resampling, orientation,
-coordinate scale, sparse slices) and the architecture that holds them; its healthy reference is only valid for codes
-fitted the way it was calibrated. Training stores all of these with the weights (``ModelSettings``), and scoring
-(``settings_for_scoring``) builds its network and chain from the checkpoint: a setting the user does not give is taken
-from the model, one that contradicts it is refused, except fit settings, which the user may change at the price of a
-calibration that no longer holds (recorded in the outputs).
+coordinate scale) and the architecture that holds them; its healthy reference is only valid for codes fitted the way
+it was calibrated, from the same kind of observation (every voxel, or a few slices: ``observation.Observed``).
+Training stores all of these with the weights (``ModelSettings``), and scoring (``settings_for_scoring``) builds its
+network and chain from the checkpoint: a setting the user does not give is taken from the model, one that contradicts
+it is refused, except fit and observation settings, which the user may change at the price of a calibration that no
+longer holds (recorded in the outputs), or recalibrate the model for (configs/calibrate.json).
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ FRAME = (
     "target_spacing",
     "resample_mode",
     "coordinate_scale",
-    "sparse_step",
-    "sparse_axis",
     "remove_islands",
 )
 ARCHITECTURE = ("latent_dim", "hidden_dim", "num_layers", "inject_layers", "fourier_features")
@@ -39,8 +38,16 @@ FIT = (
     "fit_prior_weight",
     "surface_fraction",
 )
+OBSERVATION = (
+    "observation",
+    "observation_step",
+    "observation_axis",
+    "observation_offsets_mm",
+    "observation_thickness_mm",
+)
+CALIBRATED = FIT + OBSERVATION  # what the healthy reference holds for: changed only by recalibrating
 CALIBRATION = ("calibration_level",)
-MODEL_SETTINGS = INPUT + FRAME + ARCHITECTURE + FIT + CALIBRATION
+MODEL_SETTINGS = INPUT + FRAME + ARCHITECTURE + FIT + OBSERVATION + CALIBRATION
 BUNDLE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -53,6 +60,22 @@ def bundle_version() -> str:
         return str(json.loads((BUNDLE_ROOT / "configs" / "metadata.json").read_text())["version"])
     except (OSError, ValueError, KeyError):
         return "unknown"
+
+
+def _migrated(values: dict) -> dict:
+    """Settings written before 0.4.0 held sparse slices as ``sparse_step``/``sparse_axis``: the parallel mode now."""
+    if "observation" in values or "sparse_step" not in values:
+        return values
+    values = dict(values)
+    step, axis = int(values.pop("sparse_step")), int(values.pop("sparse_axis", 2))
+    values.update(
+        observation="full" if step == 1 else "parallel",
+        observation_step=step,
+        observation_axis=axis,
+        observation_offsets_mm=[0.0],
+        observation_thickness_mm=float(step),
+    )
+    return values
 
 
 def _plain(value):
@@ -116,7 +139,7 @@ class ModelSettings:
         return {"values": json.dumps(self.values), "versions": json.dumps(self.versions or versions)}
 
     def load_state_dict(self, state: Mapping, strict: bool = True) -> None:
-        values, versions = json.loads(state["values"]), json.loads(state.get("versions", "{}"))
+        values, versions = _migrated(json.loads(state["values"])), json.loads(state.get("versions", "{}"))
         for name, value in self.values.items():
             if name in values and name not in self.may_change and not same(values[name], value):
                 raise SettingsError(
@@ -173,12 +196,17 @@ def settings_for_scoring(
         if name in INPUT + CALIBRATION:  # the files being scored, the level of the decisions: the user's to choose
             stored.values[name] = value
             continue
-        if name in FIT and allow_uncalibrated:
+        if name in CALIBRATED and allow_uncalibrated:
             changed[name] = {"model": stored.values[name], "used": value}
             continue
-        hint = (
-            " (or pass --allow_uncalibrated true to accept a calibration that no longer holds)" if name in FIT else ""
-        )
+        hint = " (or pass --allow_uncalibrated true to accept a calibration that no longer holds)"
+        if name in OBSERVATION:
+            hint = (
+                ", or calibrate the model for this observation first (configs/calibrate.json with the same settings), "
+                "or pass --allow_uncalibrated true to accept a calibration that no longer holds"
+            )
+        elif name not in FIT:
+            hint = ""
         raise SettingsError(
             f"{ckpt_path}: --{name} {json.dumps(value)} contradicts the model, which was trained and calibrated with "
             f"{name} = {json.dumps(stored.values[name])}; drop the override{hint}"

@@ -1,4 +1,4 @@
-"""Dictionary transforms MONAI lacks for shape labelmaps: validation, label selection, centring, sparse slices.
+"""Dictionary transforms MONAI lacks for shape labelmaps: validation, label selection, islands, centring.
 
 They sit between MONAI's own ``LoadImaged``/``EnsureChannelFirstd``/``Orientationd``/``Spacingd`` in the configs.
 Every error names the file it comes from, so that a user with a folder of segmentations knows which one to fix.
@@ -123,6 +123,8 @@ class Islandsd(MapTransform):
     ``island_volume_ml`` (reported in the scores whether removed or not). Removal uses MONAI's
     ``KeepLargestConnectedComponent`` (26-connectivity). A muscle smaller than ``min_volume_ml`` (after removal) is
     refused: a mask of a few voxels is not a muscle, and fitting it would only produce a meaningless score.
+    A subject segmented on a few slices only (``slices_key``, see ``observation.Observed``) is left as it is: its
+    slices are disconnected by design, and its observed volume says nothing of the muscle's; the counts are NaN.
     """
 
     def __init__(
@@ -132,15 +134,19 @@ class Islandsd(MapTransform):
         min_volume_ml: float = 1.0,
         count_key: str = "islands",
         volume_key: str = "island_volume_ml",
+        slices_key: str = "observed_slices",
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.remove, self.min_volume_ml = bool(remove), float(min_volume_ml)
-        self.count_key, self.volume_key = count_key, volume_key
+        self.count_key, self.volume_key, self.slices_key = count_key, volume_key, slices_key
         self.keep_largest = KeepLargestConnectedComponent(applied_labels=[1], connectivity=3)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
+        if d.get(self.slices_key) is not None:
+            d[self.count_key], d[self.volume_key] = float("nan"), float("nan")
+            return d
         for key in self.key_iterator(d):
             image = d[key]
             mask = np.asarray(torch.as_tensor(image)[0].cpu(), dtype=bool)
@@ -177,36 +183,4 @@ class CentreOnMassd(MapTransform):
             image = d[key]
             indices = torch.nonzero(torch.as_tensor(image)[0]).to(torch.float64).mean(dim=0).numpy()
             d[self.centre_key] = voxel_to_world(indices, image.affine).astype(np.float32)
-        return d
-
-
-class SparseSlicesd(MapTransform):
-    """Keep every ``step``-th slice along ``axis`` (sparse input), with the kept slices at their true positions.
-
-    The result is a valid volume whose slice spacing is ``step`` times larger; ``meta['sparse_axis']`` tells the
-    point sampler to sample only on the kept slices, where the labelmap is known.
-    """
-
-    def __init__(
-        self, keys: KeysCollection, step: int = 1, axis: int = 2, offset: int = 0, allow_missing_keys: bool = False
-    ):
-        super().__init__(keys, allow_missing_keys)
-        if step < 1 or axis not in (0, 1, 2) or not 0 <= offset < step:
-            raise ValueError(f"invalid sparse slicing: step={step}, axis={axis}, offset={offset}")
-        self.step, self.axis, self.offset = step, axis, offset
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        if self.step == 1:
-            return d
-        for key in self.key_iterator(d):
-            image = d[key]
-            index = [slice(None)] * 4
-            index[self.axis + 1] = slice(self.offset, None, self.step)
-            kept = torch.as_tensor(image)[tuple(index)].clone()
-            affine = as_numpy_affine(image.affine).copy()
-            affine[:3, 3] += affine[:3, self.axis] * self.offset
-            affine[:3, self.axis] *= self.step
-            meta = dict(image.meta, affine=torch.as_tensor(affine), sparse_axis=self.axis)
-            d[key] = MetaTensor(kept, meta=meta)
         return d

@@ -1,0 +1,177 @@
+"""Partial observations: each mode keeps exactly the intended voxels, and nothing unobserved is taken for background."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from conftest import scoring_chain
+from monai.data import MetaTensor
+
+from scripts.decoding import decode_dense
+from scripts.engines import LatentFitter
+from scripts.geometry import world_to_voxel
+from scripts.observation import ObservationError, Observed
+
+RNG = np.random.default_rng(0)
+
+
+def _item(array: np.ndarray, affine=None) -> dict:
+    """An item as the chain has it before ``Observed``: the model-grid image and the input copy, here one grid."""
+    affine = torch.eye(4, dtype=torch.float64) if affine is None else torch.as_tensor(affine, dtype=torch.float64)
+    meta = {"filename_or_obj": "subject.nii.gz"}
+    image = MetaTensor(torch.as_tensor(array, dtype=torch.uint8)[None], affine=affine, meta=dict(meta))
+    return {"image": image, "label": image.clone()}
+
+
+def _blob(shape=(12, 14, 16)) -> np.ndarray:
+    return (RNG.random(shape) < 0.6).astype(np.uint8)
+
+
+def test_full_observation_changes_nothing():
+    item = _item(_blob())
+    out = Observed("full")(dict(item, observed_slices={"2": [1]}))
+    assert "observed" not in out and "label_observed" not in out and "observed_slices" not in out
+    assert torch.equal(out["image"], item["image"])
+
+
+def test_parallel_keeps_every_step_th_slice():
+    array = _blob()
+    out = Observed("parallel", step=3, axis=1)(_item(array))
+    expected = np.zeros(array.shape, dtype=bool)
+    expected[:, ::3] = True
+    np.testing.assert_array_equal(out["observed"], expected)
+    np.testing.assert_array_equal(out["image"][0].numpy(), array * expected)
+    np.testing.assert_array_equal(out["label"][0].numpy(), array * expected)  # the input holds only what was seen
+    np.testing.assert_array_equal(out["label_observed"][0].numpy(), expected)
+
+
+def test_orthogonal_planes_lie_at_the_offsets_from_the_centre_of_mass():
+    array = np.zeros((20, 22, 24), dtype=np.uint8)
+    array[4:13, 6:15, 8:21] = 1  # centre of mass at voxel (8, 10, 14)
+    affine = np.diag([2.0, 1.0, 1.0, 1.0])
+    out = Observed("orthogonal", offsets_mm=[-4.0, 0.0, 4.0])(_item(array, affine))
+    expected = np.zeros(array.shape, dtype=bool)
+    expected[[6, 8, 10]] = True  # 4 mm is 2 voxels of 2 mm along the first axis
+    expected[:, [6, 10, 14]] = True
+    expected[:, :, [10, 14, 18]] = True
+    np.testing.assert_array_equal(out["observed"], expected)
+    np.testing.assert_array_equal(out["image"][0].numpy(), array * expected)
+
+
+def test_thick_slabs_hold_their_average():
+    array = np.zeros((6, 6, 12), dtype=np.uint8)
+    array[1:5, 1:5, 0:3] = 1  # slab 0 (slices 0-3): 3 of 4 slices filled, so it reads as filled
+    array[2:4, 2:4, 4:5] = 1  # slab 1 (slices 4-7): 1 of 4 filled, so empty
+    array[:, :, 8] = 1  # slab 2 (slices 8-11): 3 of 4 filled
+    array[:, :, 10:12] = 1
+    out = Observed("thick", step=4, axis=2, thickness_mm=2.0)(_item(array, np.diag([1.0, 1.0, 0.5, 1.0])))
+    assert out["observed"].all()  # 2 mm is 4 slices of 0.5 mm: slabs side by side
+    image = out["image"][0].numpy()
+    assert image[1:5, 1:5, 0:4].all() and image[:, :, 0:4].sum() == 16 * 4
+    assert not image[:, :, 4:8].any()
+    gap = Observed("thick", step=8, axis=2, thickness_mm=2.0)(_item(array, np.diag([1.0, 1.0, 0.5, 1.0])))
+    np.testing.assert_array_equal(gap["observed"][0, 0], np.arange(12) % 8 < 4)
+    assert not gap["image"][0, :, :, 4:8].any() and gap["image"][0, :, :, 8:12].all()  # slab 1 is slices 8-11
+
+
+def test_given_slices_are_read_from_the_input_grid_only():
+    """The input holds only the segmented slices; the model grid (twice as fine) sees them and nothing else."""
+    label = np.zeros((10, 10, 8), dtype=np.uint8)
+    label[2:8, 2:8, [2, 5]] = 1
+    label_affine = torch.as_tensor(np.diag([2.0, 2.0, 2.0, 1.0]))
+    model_affine = torch.as_tensor(np.diag([1.0, 1.0, 1.0, 1.0]))
+    image = MetaTensor(torch.ones((1, 20, 20, 16), dtype=torch.uint8), affine=model_affine)  # resampled: all muscle
+    item = {"image": image, "label": MetaTensor(torch.as_tensor(label)[None], affine=label_affine)}
+    out = Observed("given")(dict(item, observed_slices={"2": [2, 5]}))
+    seen = out["label_observed"][0].numpy().astype(bool)
+    assert seen[:, :, [2, 5]].all() and seen.sum() == 2 * 100
+    observed = out["observed"]
+    assert set(np.flatnonzero(observed.any(axis=(0, 1)))) == {3, 4, 9, 10}  # nearest to input slices 2 and 5
+    model = out["image"][0].numpy().astype(bool)
+    assert not model[~observed].any()  # no muscle where nothing was seen, whatever the resampled image said
+    assert model[observed].sum() == 4 * 12 * 12  # 4 planes x the 12 x 12 voxels under input voxels 2-7
+
+
+@pytest.mark.parametrize(
+    "settings, item_extra, setting",
+    [
+        ({"mode": "orthogonal", "offsets_mm": [0.0, 40.0]}, {}, "observation_offsets_mm 40"),
+        ({"mode": "orthogonal", "offsets_mm": []}, None, "observation_offsets_mm"),
+        ({"mode": "thick", "step": 2, "thickness_mm": 3.0}, {}, "observation_thickness_mm"),
+        ({"mode": "parallel", "step": 0}, None, "observation_step"),
+        ({"mode": "sideways"}, None, "observation:"),
+        ({"mode": "given"}, {"observed_slices": {"2": [3, 99]}}, "observed_slices axis 2 lists slice(s) [99]"),
+        ({"mode": "given"}, {"observed_slices": {"4": [3]}}, "axis '4' is not 0, 1 or 2"),
+        ({"mode": "given"}, {}, "needs the subject's observed_slices"),
+    ],
+)
+def test_invalid_observations_name_the_setting(settings, item_extra, setting):
+    with pytest.raises(ObservationError, match="^[^\n]*$") as error:
+        Observed(**settings)(dict(_item(_blob()), **item_extra))
+    assert setting in str(error.value)
+    if item_extra is not None:  # a per-subject problem names the file as well
+        assert "subject.nii.gz" in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def ellipsoid_file(tmp_path_factory) -> tuple:
+    """A sphere of radius 10 mm on a 1 mm grid, shifted off the grid's centre, as a file."""
+    path = tmp_path_factory.mktemp("sphere") / "sphere.nii.gz"
+    index = np.stack(np.meshgrid(*[np.arange(36)] * 3, indexing="ij"), axis=-1)
+    sphere = (np.linalg.norm(index - np.array([16.0, 18.0, 19.0]), axis=-1) <= 10.0).astype(np.uint8)
+    affine = np.eye(4)
+    affine[:3, 3] = [-20.0, 5.0, 30.0]
+    nib.save(nib.Nifti1Image(sphere, affine), path)
+    return path, sphere, affine
+
+
+@pytest.mark.parametrize("mode", ["parallel", "orthogonal", "thick"])
+def test_fit_points_lie_in_observed_voxels_only(ellipsoid_file, mode):
+    path, sphere, affine = ellipsoid_file
+    settings = {"observation": mode, "observation_step": 4, "observation_thickness_mm": 2.0, "fit_points": 4096}
+    out = scoring_chain(**settings)({"id": "s", "image": str(path)})
+    world = out["points"].numpy() / 0.02 + out["centre"]  # the model frame's scale of train.json
+    voxels = np.rint(world_to_voxel(world, affine)).astype(int)
+    observed = out["label_observed"][0].numpy().astype(bool)  # same grid as the file here
+    assert observed[tuple(voxels.T)].all()
+    occupancy = out["occupancy"][:, 0].numpy()
+    seen = out["label"][0].numpy().astype(bool)
+    np.testing.assert_array_equal(occupancy > 0.5, seen[tuple(voxels.T)])
+    assert 0.2 < occupancy.mean() < 0.8  # both sides of the observed boundary are sampled
+
+
+class EllipsoidDecoder(torch.nn.Module):
+    """A decoder whose code is the log radii of an axis-aligned ellipsoid (model units): the shape prior made exact,
+    so that what is under test is the observation, the sampling and the fit, not a network's training."""
+
+    def __init__(self, sharpness: float = 30.0) -> None:
+        super().__init__()
+        self.sharpness = torch.nn.Parameter(torch.tensor(sharpness))
+
+    def decode_points(self, codes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        radii = codes.exp()[:, None, :]
+        return self.sharpness * (1 - ((points / radii) ** 2).sum(-1, keepdim=True))
+
+
+def test_a_sphere_fitted_from_three_orthogonal_planes_comes_back_round(ellipsoid_file):
+    path, sphere, affine = ellipsoid_file
+    out = scoring_chain(observation="orthogonal", fit_points=8192)({"id": "s", "image": str(path)})
+    assert out["label_observed"].float().mean() < 0.1  # three planes of a 36^3 grid
+    # the healthy shapes are elongated: the prior's mean (where the fit starts) is far from a sphere
+    training = torch.log(torch.tensor([[0.12, 0.16, 0.30], [0.14, 0.12, 0.26], [0.10, 0.15, 0.34]]))
+    decoder = EllipsoidDecoder()
+    fitter = LatentFitter(iterations=150, lr=0.05, prior_weight=1e-4, points_per_iteration=2048)
+    code = fitter.fit(decoder, out["points"][None], out["occupancy"][None], training)["code"]
+
+    def field(points: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return (decoder.decode_points(code, torch.from_numpy(points)[None])[0, :, 0] > 0).numpy()
+
+    recon = decode_dense(field, sphere.shape, affine, out["centre"], 0.02)[0].astype(bool)
+    dice = 2 * (recon & (sphere > 0)).sum() / (recon.sum() + sphere.sum())
+    assert dice > 0.95, dice
+    extents = [np.ptp(np.flatnonzero(recon.any(axis=tuple(a for a in range(3) if a != axis)))) + 1 for axis in range(3)]
+    assert max(extents) - min(extents) <= 1 and abs(np.mean(extents) - 21) <= 1, extents
+    np.testing.assert_allclose(code.exp()[0].detach().numpy() / 0.02, 10.0, rtol=0.08)  # radii of 10 mm
