@@ -10,13 +10,14 @@ import itk
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import TINY_TRAINING, cli_overrides, run_bundle_cli
+from conftest import BUNDLE_ROOT, TINY_TRAINING, cli_overrides, run_bundle_cli
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
 from scripts.synthetic.cohort import generate_cohort
 
 FIT = {"coarse_mm": TINY_TRAINING["coarse_mm"]}  # the rest (frame, fit) comes from the model
+SHIPPED_MODEL = BUNDLE_ROOT / "models" / "model.pt"
 
 
 def _header(path):
@@ -112,6 +113,81 @@ def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_pa
     run = client.search_runs([client.get_experiment_by_name("muscle_shape_inr_anomaly").experiment_id])[0]
     assert "mean_recon_dice" in run.data.metrics
     assert {"scores.csv", "scores.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
+def _error_line(result) -> str:
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    return [line for line in result.stderr.splitlines() if line.startswith("error: ")][-1]
+
+
+def test_a_partial_observation_is_calibrated_in_its_mode_and_scored_on_the_input_grid(
+    mixed_folder, demo_cohort, tmp_path
+):
+    """The shipped model, calibrated for orthogonal planes on its validation subjects, scores a folder of mixed
+    geometries from their planes alone."""
+    infer = ("monai.bundle", "run", "--config_file", "configs/inference.json")
+    orthogonal = {"observation": "orthogonal", "observation_offsets_mm": "[-8.0,0.0,8.0]"}
+    quiet = {"save_overlays": "false", "save_meshes": "false", "save_summary_page": "false"}
+    # a model calibrated on full masks is not used on planes without saying so
+    refused = run_bundle_cli(*infer, *cli_overrides({"dataset_dir": str(mixed_folder), **orthogonal}))
+    assert '--observation "orthogonal" contradicts the model' in _error_line(refused)
+    assert "calibrate" in _error_line(refused)
+    # calibrated in the mode, the model then scores in it by itself, every output on its input's grid
+    calibration = {"dataset_dir": str(demo_cohort), "source_ckpt": str(SHIPPED_MODEL), "fit_iterations": "40"}
+    calibration.update(ckpt_dir=str(tmp_path / "planes"), output_dir=str(tmp_path / "calibration"), **orthogonal)
+    files = "['configs/train.json','configs/calibrate.json']"
+    calibrated = run_bundle_cli("monai.bundle", "run", "--config_file", files, *cli_overrides(calibration))
+    assert calibrated.returncode == 0, calibrated.stderr[-3000:]
+    out = tmp_path / "out"
+    args = {**quiet, "dataset_dir": str(mixed_folder), "ckpt_path": str(tmp_path / "planes" / "model.pt")}
+    result = run_bundle_cli(*infer, *cli_overrides(args, output_dir=str(out), output_ext="auto"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads((out / "scores.json").read_text())
+    settings = document["model_settings"]
+    assert settings["observation"] == "orthogonal" and settings["fit_iterations"] == 40
+    assert document["calibration_holds"] is True
+    for row in document["subjects"]:
+        assert 0.05 < row["observed_fraction"] < 0.6 and row["dice"] > 0.8, row  # compared where it was seen
+    for source in sorted(mixed_folder.iterdir()):
+        stem, ext = source.name.split(".", 1)
+        for kind in ("recon", "anomaly_map"):
+            shape, affine = _header(out / f"{stem}_{kind}.{ext}")
+            source_shape, source_affine = _header(source)
+            assert shape == source_shape and np.allclose(affine, source_affine, atol=1e-4), (stem, kind)
+    recon = nib.load(out / "alpha_recon.nii.gz").get_fdata() > 0
+    full = nib.load(mixed_folder / "alpha.nii.gz").get_fdata() > 0
+    assert 2 * (recon & full).sum() / (recon.sum() + full.sum()) > 0.8  # the whole muscle, from its planes
+
+
+def test_given_slices_are_read_from_an_observation_file(mixed_folder, tmp_path):
+    """A real sparse acquisition: an anisotropic LPS file segmented on four slices only, listed in a file."""
+    source = nib.load(mixed_folder / "alpha.nii.gz")
+    full = np.asarray(source.dataobj)
+    kept = [int(k) for k in np.linspace(full.shape[2] * 0.3, full.shape[2] * 0.7, 4)]
+    partial = np.zeros_like(full)
+    partial[:, :, kept] = full[:, :, kept]
+    path = tmp_path / "sparse.nii.gz"
+    nib.save(nib.Nifti1Image(partial, source.affine, source.header), path)
+    (tmp_path / "slices.json").write_text(json.dumps({"sparse": {"2": kept}}))
+    args = {"input_files": f"['{path}']", "ckpt_path": str(SHIPPED_MODEL)}
+    args.update(output_dir=str(tmp_path / "out"), save_overlays="false", save_meshes="false", save_summary_page="false")
+    infer = ("monai.bundle", "run", "--config_file", "configs/inference.json")
+    contradicting = run_bundle_cli(*infer, *cli_overrides(args, observation_file=str(tmp_path / "slices.json")))
+    assert "slices.json: an observation file lists segmented slices, but the observation is 'full'" in _error_line(
+        contradicting
+    )
+    given = {"observation": "given", "observation_file": str(tmp_path / "slices.json"), "fit_iterations": "40"}
+    given["allow_uncalibrated"] = "true"  # the shipped model is calibrated on full masks
+    result = run_bundle_cli(*infer, *cli_overrides(args, **given))
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = json.loads((tmp_path / "out" / "scores.json").read_text())["subjects"][0]
+    assert 0.0 < row["observed_fraction"] < 0.5 and row["dice"] > 0.5
+    recon = nib.load(tmp_path / "out" / "sparse_recon.nii.gz")
+    assert recon.shape == full.shape and np.allclose(recon.affine, source.affine, atol=1e-4)
+    recon = recon.get_fdata() > 0
+    between = [k for k in range(kept[0], kept[-1]) if k not in kept]
+    assert recon[:, :, between].any(axis=(0, 1)).all()  # the muscle between the slices is reconstructed
+    assert 2 * (recon & (full > 0)).sum() / (recon.sum() + (full > 0).sum()) > 0.7
 
 
 def test_inference_selects_the_label_of_a_multilabel_file(tmp_path, tiny_model):

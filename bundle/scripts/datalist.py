@@ -104,10 +104,45 @@ def file_items(files: list[str]) -> list[dict]:
     return items
 
 
-def inference_items(dataset_dir: str, fold: int = 0, split: str = "test", files: list[str] | None = None) -> list[dict]:
+def read_observation_file(path: str | os.PathLike) -> dict:
+    """Segmented slices per subject, ``{subject id or file name: {axis: [voxel indices]}}``, for ``given`` mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatalistError(f"{path}: observation file not found")
+    try:
+        slices = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise DatalistError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(slices, dict) or not slices:
+        raise DatalistError(f"{path}: expected {{subject id: {{axis: [slice indices]}}}} with at least one subject")
+    def subject(name: str) -> str:  # "Y_000" or "Y_000.nii.gz" name the same subject
+        return safe_id(image_stem(Path(name)) if name.lower().endswith(IMAGE_SUFFIXES) else name)
+
+    return {subject(str(name)): spec for name, spec in slices.items()}
+
+
+def inference_items(
+    dataset_dir: str,
+    fold: int = 0,
+    split: str = "test",
+    files: list[str] | None = None,
+    observation_file: str | None = None,
+    observation: str = "full",
+) -> list[dict]:
     """What inference reads: ``files`` if given; else a cohort folder (with ``datalist.json``) gives the fold's
-    split, and any other folder all of its labelmaps."""
+    split, and any other folder all of its labelmaps. ``observation_file`` adds each subject's segmented slices
+    (``observed_slices``), which only the ``given`` observation reads: with any other, it is refused."""
+    if observation_file is not None and observation != "given":
+        raise DatalistError(
+            f"{observation_file}: an observation file lists segmented slices, but the observation is {observation!r}; "
+            "pass --observation given (with a model calibrated for it) or drop --observation_file"
+        )
     if files is not None:
-        return file_items(list(files))
-    datalist = Path(dataset_dir) / "datalist.json"
-    return load_split(datalist, fold, split) if datalist.is_file() else list_labelmaps(dataset_dir)
+        items = file_items(list(files))
+    else:
+        datalist = Path(dataset_dir) / "datalist.json"
+        items = load_split(datalist, fold, split) if datalist.is_file() else list_labelmaps(dataset_dir)
+    if observation_file is not None:
+        slices = read_observation_file(observation_file)
+        items = [dict(item, observed_slices=slices[item["id"]]) if item["id"] in slices else item for item in items]
+    return items

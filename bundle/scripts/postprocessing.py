@@ -24,6 +24,7 @@ from .metrics import reconstruction_metrics, surface_scores
 from .networks import OccupancyDecoder
 
 MISSING, EXTRA = 1, 2  # anomaly map labels: tissue the healthy shape has but the input lacks, and the reverse
+OBSERVED_KEY = "label_observed"  # the observed voxels of the input's grid, under a partial observation
 
 
 class CropToSpatialShaped(MapTransform):
@@ -95,18 +96,35 @@ class DecodeLatentd(MapTransform):
         return d
 
 
-class AnomalyMapd(MapTransform):
-    """Where input and reconstruction disagree: 1 = missing tissue (expected, absent), 2 = extra tissue."""
+def observed_region(data: Mapping, key: str = OBSERVED_KEY) -> np.ndarray | None:
+    """The voxels of the input's grid that were observed (``observation.Observed``), or None when all were."""
+    region = data.get(key)
+    return None if region is None else np.asarray(torch.as_tensor(region)[0].cpu(), dtype=bool)
 
-    def __init__(self, keys: KeysCollection = ("label", "recon"), output_key: str = "anomaly_map") -> None:
+
+class AnomalyMapd(MapTransform):
+    """Where input and reconstruction disagree: 1 = missing tissue (expected, absent), 2 = extra tissue.
+
+    Under a partial observation only observed voxels can disagree; the rest of the map is 0.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection = ("label", "recon"),
+        output_key: str = "anomaly_map",
+        observed_key: str = OBSERVED_KEY,
+    ) -> None:
         super().__init__(keys)
-        self.output_key = output_key
+        self.output_key, self.observed_key = output_key, observed_key
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         mask_key, recon_key = self.keys
         observed = torch.as_tensor(d[mask_key]).bool()
         expected = torch.as_tensor(d[recon_key]).bool()
+        region = observed_region(d, self.observed_key)
+        if region is not None:
+            expected = expected & torch.from_numpy(region)[None]
         labels = torch.zeros(observed.shape, dtype=torch.uint8)
         labels[expected & ~observed] = MISSING
         labels[observed & ~expected] = EXTRA
@@ -120,6 +138,11 @@ class ScoreSubjectd(MapTransform):
     Besides the overlap and distance metrics, the input's surface is compared with the reconstruction vertex by vertex
     (``deviation.vertex_deviation``): the surface scores summarise it, and the deviation map (``deviation_map_key``,
     mean signed deviation per cell of the shape's own frame) is kept for the normative comparison.
+
+    Under a partial observation (``observed_key``) input and reconstruction are compared on the observed voxels only
+    (the input holds nothing else); distances are then between the observed parts, whose cut faces coincide.
+    ``observed_fraction`` is the share of the reconstructed muscle that was observed (1 for a full mask; NaN when
+    nothing was reconstructed).
     """
 
     def __init__(
@@ -130,9 +153,11 @@ class ScoreSubjectd(MapTransform):
         id_key: str = "id",
         deviation_key: str = "deviation",
         deviation_map_key: str = "deviation_map",
+        observed_key: str = OBSERVED_KEY,
     ) -> None:
         super().__init__(keys)
         self.pred_key, self.output_key, self.id_key = pred_key, output_key, id_key
+        self.observed_key = observed_key
         self.deviation_key, self.deviation_map_key = deviation_key, deviation_map_key
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
@@ -147,13 +172,19 @@ class ScoreSubjectd(MapTransform):
                 row[extra] = float(torch.as_tensor(d[extra]))
         mask = np.asarray(torch.as_tensor(d[mask_key])[0].cpu(), dtype=bool)
         recon = np.asarray(torch.as_tensor(d[recon_key])[0].cpu(), dtype=bool)
+        whole = recon  # the shape's own frame is that of the whole reconstruction, seen or not
+        region = observed_region(d, self.observed_key)
+        row["observed_fraction"] = 1.0
+        if region is not None:
+            row["observed_fraction"] = float((recon & region).sum() / recon.sum()) if recon.any() else float("nan")
+            mask, recon = mask & region, recon & region
         affine = d[mask_key].affine
         metrics = reconstruction_metrics(mask, recon, affine)
         row.update(metrics)
         row["recon_score"] = 1.0 - metrics["dice"]
         surface, deviation = vertex_deviation(mask, recon, affine)
         row.update(surface_scores(deviation))
-        frame = ShapeFrame.of_mask(recon if recon.any() else mask, affine)
+        frame = ShapeFrame.of_mask(whole if whole.any() else mask, affine)
         d[self.deviation_key] = SurfaceDeviation(surface, deviation, frame)
         d[self.deviation_map_key] = d[self.deviation_key].map()
         fit = d[self.pred_key]
