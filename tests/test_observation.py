@@ -11,7 +11,7 @@ from monai.data import MetaTensor
 
 from scripts.decoding import decode_dense
 from scripts.engines import LatentFitter
-from scripts.geometry import world_to_voxel
+from scripts.geometry import transfer_observed, world_to_voxel
 from scripts.observation import ObservationError, Observed
 
 RNG = np.random.default_rng(0)
@@ -92,6 +92,22 @@ def test_given_slices_are_read_from_the_input_grid_only():
     model = out["image"][0].numpy().astype(bool)
     assert not model[~observed].any()  # no muscle where nothing was seen, whatever the resampled image said
     assert model[observed].sum() == 4 * 12 * 12  # 4 planes x the 12 x 12 voxels under input voxels 2-7
+
+
+@pytest.mark.parametrize("target_mm", [0.5, 2.5])
+def test_a_plane_one_voxel_thick_survives_a_finer_or_a_coarser_grid(target_mm):
+    observed = np.zeros((20, 20, 20), dtype=bool)
+    observed[:, :, 7] = True  # z = 7 mm on a 1 mm grid
+    values = observed.copy()
+    values[:5] = False
+    shape = [int(20 / target_mm)] * 3
+    seen, held = transfer_observed(observed, values, np.eye(4), shape, np.diag([target_mm] * 3 + [1.0]))
+    planes = np.flatnonzero(seen.any(axis=(0, 1))) * target_mm
+    assert len(planes) >= 1 and np.all(np.abs(planes - 7.0) <= target_mm / 2 + 0.5), planes
+    within = int(19.4 / target_mm) + 1  # the target voxels whose centre lies within the source grid
+    assert seen[:within, :within, int(round(7.0 / target_mm))].all()  # the whole plane, not a few voxels of it
+    x = np.arange(within) * target_mm
+    np.testing.assert_array_equal(held[:within, 0, int(round(7.0 / target_mm))], x >= 4.5)  # values follow voxels
 
 
 @pytest.mark.parametrize(

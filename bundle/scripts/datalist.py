@@ -115,6 +115,7 @@ def read_observation_file(path: str | os.PathLike) -> dict:
         raise DatalistError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(slices, dict) or not slices:
         raise DatalistError(f"{path}: expected {{subject id: {{axis: [slice indices]}}}} with at least one subject")
+
     def subject(name: str) -> str:  # "Y_000" or "Y_000.nii.gz" name the same subject
         return safe_id(image_stem(Path(name)) if name.lower().endswith(IMAGE_SUFFIXES) else name)
 

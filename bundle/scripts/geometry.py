@@ -2,7 +2,8 @@
 
 Three frames: voxel indices of a grid, world millimetres (RAS, as MONAI's affines give them), and the model frame
 ``(world - centre) * coordinate_scale`` in which the decoder works. ``centre`` is the subject's centre of mass; the
-scale is one number for the whole cohort (never per subject), so that size information is kept.
+scale is one number for the whole cohort (never per subject), so that size information is kept. Observed voxels of
+a partial observation move between the input's grid and the model's by nearest neighbour (``transfer_observed``).
 """
 
 from __future__ import annotations
@@ -73,3 +74,51 @@ def check_spacing(affine, source: str) -> np.ndarray:
     if abs(np.linalg.det(aff[:3, :3])) < 1e-12:
         raise ValueError(f"{source}: the image axes are degenerate (singular direction matrix)")
     return spacing
+
+
+def _index_map(source_affine, target_affine) -> np.ndarray:
+    """The affine taking target voxel indices to (fractional) source voxel indices."""
+    return np.linalg.inv(as_numpy_affine(source_affine)) @ as_numpy_affine(target_affine)
+
+
+def _nearest(indices: np.ndarray, transform: np.ndarray) -> np.ndarray:
+    return np.floor(indices @ transform[:3, :3].T + transform[:3, 3] + 0.5).astype(np.int64)  # ties go up
+
+
+def resample_nearest(volume: np.ndarray, source_affine, target_shape, target_affine) -> np.ndarray:
+    """``volume`` looked up at the nearest voxel of every target voxel; outside its grid is 0. Row blocks of about
+    a million voxels keep the index arrays small whatever the grid."""
+    target_shape = tuple(int(n) for n in target_shape)
+    transform = _index_map(source_affine, target_affine)
+    out = np.zeros(target_shape, dtype=volume.dtype)
+    rows = max(1, 2**20 // max(1, target_shape[1] * target_shape[2]))
+    for start in range(0, target_shape[0], rows):
+        axes = [np.arange(start, min(start + rows, target_shape[0])), *map(np.arange, target_shape[1:])]
+        grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+        nearest = _nearest(grid.reshape(-1, 3).astype(np.float64), transform)
+        inside = np.all((nearest >= 0) & (nearest < np.asarray(volume.shape)), axis=1)
+        block = np.zeros(len(nearest), dtype=volume.dtype)
+        block[inside] = volume[tuple(nearest[inside].T)]
+        out[start : start + rows] = block.reshape(grid.shape[:3])
+    return out
+
+
+def transfer_observed(observed, values, source_affine, target_shape, target_affine) -> tuple[np.ndarray, np.ndarray]:
+    """Observed voxels and their (binary) values carried to another grid.
+
+    A target voxel is observed when its nearest source voxel is, or when it is the nearest target voxel of an observed
+    source voxel, so that a plane one voxel thick survives the move to a finer or to a coarser grid. Its value is that
+    of its nearest source voxel, or else the majority of the observed source voxels landing on it.
+    """
+    target_shape = tuple(int(n) for n in target_shape)
+    looked = resample_nearest(observed, source_affine, target_shape, target_affine)
+    looked_values = resample_nearest(values & observed, source_affine, target_shape, target_affine)
+    voxels = np.argwhere(observed)
+    landed = _nearest(voxels.astype(np.float64), _index_map(target_affine, source_affine))
+    inside = np.all((landed >= 0) & (landed < np.asarray(target_shape)), axis=1)
+    flat = np.ravel_multi_index(tuple(landed[inside].T), target_shape)
+    hits = np.bincount(flat, minlength=int(np.prod(target_shape))).reshape(target_shape)
+    weights = values[tuple(voxels[inside].T)].astype(np.float64)
+    filled = np.bincount(flat, weights=weights, minlength=int(np.prod(target_shape))).reshape(target_shape)
+    reached = looked | (hits > 0)
+    return reached, np.where(looked, looked_values, (hits > 0) & (filled >= 0.5 * hits))
