@@ -85,11 +85,36 @@ def _nearest(indices: np.ndarray, transform: np.ndarray) -> np.ndarray:
     return np.floor(indices @ transform[:3, :3].T + transform[:3, 3] + 0.5).astype(np.int64)  # ties go up
 
 
+def _axis_permutation(linear: np.ndarray) -> np.ndarray | None:
+    """For grids whose axes are parallel (each source axis follows one target axis), the target axis of each source
+    axis; None for oblique grids."""
+    significant = np.abs(linear) > 1e-6 * np.abs(linear).max(axis=1, keepdims=True)
+    if not np.all(significant.sum(axis=1) == 1):
+        return None
+    axes = np.argmax(significant, axis=1)
+    return axes if len(set(axes.tolist())) == 3 else None
+
+
 def resample_nearest(volume: np.ndarray, source_affine, target_shape, target_affine) -> np.ndarray:
-    """``volume`` looked up at the nearest voxel of every target voxel; outside its grid is 0. Row blocks of about
-    a million voxels keep the index arrays small whatever the grid."""
+    """``volume`` looked up at the nearest voxel of every target voxel; outside its grid is 0.
+
+    Grids with parallel axes (a reoriented, resampled copy of the same image) are looked up axis by axis; oblique
+    ones in row blocks of about a million voxels, which keeps the index arrays small whatever the grid.
+    """
     target_shape = tuple(int(n) for n in target_shape)
     transform = _index_map(source_affine, target_affine)
+    follows = _axis_permutation(transform[:3, :3])
+    if follows is not None:  # source index i = a * (target index along follows[i]) + b, one axis at a time
+        picks, inside = [None] * 3, [None] * 3
+        for source_axis, target_axis in enumerate(follows):
+            along = np.arange(target_shape[target_axis], dtype=np.float64)
+            index = np.floor(transform[source_axis, target_axis] * along + transform[source_axis, 3] + 0.5)
+            inside[target_axis] = (index >= 0) & (index < volume.shape[source_axis])
+            picks[target_axis] = np.clip(index, 0, volume.shape[source_axis] - 1).astype(np.int64)
+        order = [int(np.flatnonzero(follows == t)[0]) for t in range(3)]  # the source axis of each target axis
+        looked = np.transpose(volume, order)[np.ix_(*picks)]
+        keep = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
+        return np.where(keep, looked, 0).astype(volume.dtype)
     out = np.zeros(target_shape, dtype=volume.dtype)
     rows = max(1, 2**20 // max(1, target_shape[1] * target_shape[2]))
     for start in range(0, target_shape[0], rows):
@@ -111,8 +136,9 @@ def transfer_observed(observed, values, source_affine, target_shape, target_affi
     of its nearest source voxel, or else the majority of the observed source voxels landing on it.
     """
     target_shape = tuple(int(n) for n in target_shape)
-    looked = resample_nearest(observed, source_affine, target_shape, target_affine)
-    looked_values = resample_nearest(values & observed, source_affine, target_shape, target_affine)
+    both = observed.astype(np.uint8) | ((values & observed).astype(np.uint8) << 1)  # one lookup for the two
+    looked_both = resample_nearest(both, source_affine, target_shape, target_affine)
+    looked, looked_values = (looked_both & 1).astype(bool), (looked_both & 2).astype(bool)
     voxels = np.argwhere(observed)
     landed = _nearest(voxels.astype(np.float64), _index_map(target_affine, source_affine))
     inside = np.all((landed >= 0) & (landed < np.asarray(target_shape)), axis=1)
