@@ -116,7 +116,7 @@ def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_pa
 
 
 def _error_line(result) -> str:
-    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     return [line for line in result.stderr.splitlines() if line.startswith("error: ")][-1]
 
 

@@ -41,7 +41,7 @@ def _bundle_command(config_file: str, args: dict) -> list[str]:
 def _assert_clean_failure(result, *fragments):
     """A non-zero exit with a one-line message naming the problem, and no traceback."""
     output = result.stdout + result.stderr
-    assert result.returncode != 0
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
     assert "Traceback" not in output, output[-3000:]
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert error_lines and all(f in error_lines[-1] for f in fragments), result.stderr[-2000:]

@@ -73,7 +73,7 @@ def test_scoring_without_overrides_reproduces_a_run_that_restates_them(custom_mo
 
 def test_a_contradicting_override_is_refused_in_one_line(custom_model, tmp_path):
     result = _score("inference", custom_model, tmp_path, coordinate_scale="0.02")
-    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr
     line = [x for x in result.stderr.splitlines() if x.startswith("error: ")][-1]
     assert "--coordinate_scale 0.02 contradicts the model" in line and "coordinate_scale = 0.025" in line
     assert not (tmp_path / "scores.json").exists()
@@ -82,7 +82,7 @@ def test_a_contradicting_override_is_refused_in_one_line(custom_model, tmp_path)
 def test_a_changed_fit_setting_is_refused_or_recorded_as_uncalibrated(custom_model, tmp_path):
     refused = _score("inference", custom_model, tmp_path / "refused", fit_iterations="3")
     line = [x for x in refused.stderr.splitlines() if x.startswith("error: ")][-1]
-    assert refused.returncode != 0 and "--fit_iterations 3 contradicts" in line and "--allow_uncalibrated" in line
+    assert refused.returncode == 1 and "--fit_iterations 3 contradicts" in line and "--allow_uncalibrated" in line
     accepted = _score("inference", custom_model, tmp_path / "accepted", fit_iterations="3", allow_uncalibrated="true")
     assert accepted.returncode == 0, accepted.stderr[-3000:]
     assert "no longer hold at the stated level" in accepted.stdout + accepted.stderr

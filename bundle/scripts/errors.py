@@ -1,7 +1,7 @@
 """Errors caused by the user's inputs (files, datalists, checkpoints) and how they reach the user.
 
 An ``InputError`` says which file is wrong and why. However deep it is raised (inside a transform, a data loader,
-a config expression), the user sees that one sentence and a non-zero exit code, not a traceback: the engines'
+a config expression), the user sees that one sentence and exit code 1, not a traceback: the engines'
 ``InputErrorHandler`` and, for errors raised while a config is being built, the excepthook installed when
 ``scripts`` is imported. Any other exception is a bug and keeps its traceback.
 """
@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
+from multiprocessing.dummy import DummyProcess
+
+POOL_GRACE_S = 60.0  # the longest the excepthook waits for a thread-pool worker to finish the item it is on
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +62,21 @@ def _excepthook(kind, value, traceback) -> None:
         _previous_hook(kind, value, traceback)
         return
     _print_error(found)
+    _let_pool_workers_finish()
+
+
+def _let_pool_workers_finish(grace_s: float = POOL_GRACE_S) -> None:
+    """Wait for thread-pool workers to finish the item they are on before the interpreter exits.
+
+    MONAI's ``CacheDataset`` fills its cache in a ``ThreadPool``; when one item raises, the pool is terminated but
+    its worker goes on with the next item. An interpreter that exits while that worker is inside native code
+    (reading or resampling an image) aborts, and the user gets exit code 134 and a C++ message after the error line.
+    A terminated pool's workers stop after their current item, so the wait is short.
+    """
+    deadline = time.monotonic() + grace_s
+    for thread in threading.enumerate():
+        if isinstance(thread, DummyProcess) and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _print_error(error: InputError) -> None:
