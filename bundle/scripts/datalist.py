@@ -16,14 +16,21 @@ class DatalistError(InputError):
     """A datalist that cannot be used; the message names the file."""
 
 
-def read_datalist(path: str | os.PathLike) -> dict:
-    path = Path(path)
+def _read_json(path: Path, what: str):
+    """The JSON document in ``path``, or one line naming the file when it is missing or not JSON."""
     if not path.is_file():
-        raise DatalistError(f"{path}: datalist not found")
+        raise DatalistError(f"{path}: {what} not found")
     try:
-        datalist = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise DatalistError(f"{path}: not valid JSON ({error})") from None
+
+
+def read_datalist(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    datalist = _read_json(path, "datalist")
+    if not isinstance(datalist, dict):
+        raise DatalistError(f"{path}: expected 'subjects' and 'folds' lists (see scripts/cohort.py)")
     if not isinstance(datalist.get("subjects"), list) or not isinstance(datalist.get("folds"), list):
         raise DatalistError(f"{path}: expected 'subjects' and 'folds' lists (see scripts/cohort.py)")
     return datalist
@@ -107,12 +114,7 @@ def file_items(files: list[str]) -> list[dict]:
 def read_observation_file(path: str | os.PathLike) -> dict:
     """Segmented slices per subject, ``{subject id or file name: {axis: [voxel indices]}}``, for ``given`` mode."""
     path = Path(path)
-    if not path.is_file():
-        raise DatalistError(f"{path}: observation file not found")
-    try:
-        slices = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise DatalistError(f"{path}: not valid JSON ({error})") from None
+    slices = _read_json(path, "observation file")
     if not isinstance(slices, dict) or not slices:
         raise DatalistError(f"{path}: expected {{subject id: {{axis: [slice indices]}}}} with at least one subject")
 

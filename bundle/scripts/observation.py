@@ -53,6 +53,16 @@ def parse_slices(spec, name: str = SLICES_KEY) -> dict[int, list[int]]:
     return slices
 
 
+def on_slices(shape: Sequence[int], slices: Mapping[int, Sequence[int]]) -> np.ndarray:
+    """The voxels of a grid of ``shape`` that lie on the listed slices, ``{axis: [indices]}``."""
+    observed = np.zeros(tuple(shape), dtype=bool)
+    for axis, indices in slices.items():
+        index: list = [slice(None)] * 3
+        index[axis] = list(indices)
+        observed[tuple(index)] = True
+    return observed
+
+
 class Observed(Transform):
     """Dictionary transform reducing ``image`` (model grid) and ``label`` (input grid) to the observed voxels."""
 
@@ -88,32 +98,28 @@ class Observed(Transform):
 
     def region(self, mask: np.ndarray, affine, name: str) -> np.ndarray:
         """Observed voxels of the model grid for a simulated acquisition of ``mask``."""
-        observed = np.zeros(mask.shape, dtype=bool)
-        index = [slice(None)] * 3
+        length = mask.shape[self.axis]
         if self.mode == "parallel":
-            index[self.axis] = slice(0, None, self.step)
-            observed[tuple(index)] = True
-        elif self.mode == "thick":
-            shape = [1, 1, 1]
-            shape[self.axis] = -1
-            observed[:] = (self.slabs(mask.shape[self.axis], voxel_spacing(affine)[self.axis], name) >= 0).reshape(
-                shape
-            )
-        else:  # orthogonal planes around the centre of mass
-            centre = np.argwhere(mask).mean(axis=0)
-            spacing = voxel_spacing(affine)
-            for axis in range(3):
-                for offset in self.offsets_mm:
-                    plane = int(np.rint(centre[axis] + offset / spacing[axis]))
-                    if not 0 <= plane < mask.shape[axis]:
-                        raise ObservationError(
-                            f"{name}: observation_offsets_mm {offset:g} puts a plane outside the image along axis "
-                            f"{axis} (slice {plane} of {mask.shape[axis]})"
-                        )
-                    index = [slice(None)] * 3
-                    index[axis] = plane
-                    observed[tuple(index)] = True
-        return observed
+            return on_slices(mask.shape, {self.axis: range(0, length, self.step)})
+        if self.mode == "thick":
+            slab = self.slabs(length, voxel_spacing(affine)[self.axis], name)
+            return on_slices(mask.shape, {self.axis: np.flatnonzero(slab >= 0)})
+        return on_slices(mask.shape, self.planes(mask, affine, name))
+
+    def planes(self, mask: np.ndarray, affine, name: str) -> dict[int, list[int]]:
+        """The orthogonal planes: along each axis, the slice at each offset from the centre of mass of ``mask``."""
+        centre, spacing = np.argwhere(mask).mean(axis=0), voxel_spacing(affine)
+        planes: dict[int, list[int]] = {}
+        for axis in range(3):
+            for offset in self.offsets_mm:
+                plane = int(np.rint(centre[axis] + offset / spacing[axis]))
+                if not 0 <= plane < mask.shape[axis]:
+                    raise ObservationError(
+                        f"{name}: observation_offsets_mm {offset:g} puts a plane outside the image along axis "
+                        f"{axis} (slice {plane} of {mask.shape[axis]})"
+                    )
+                planes.setdefault(axis, []).append(plane)
+        return planes
 
     def slabs(self, length: int, spacing_mm: float, name: str) -> np.ndarray:
         """Slab number of each slice along the axis (-1 between slabs): slabs start every ``step`` slices."""
@@ -174,7 +180,6 @@ class Observed(Transform):
 
     def given_region(self, slices: dict[int, list[int]], label, name: str) -> np.ndarray:
         shape = label.shape[1:]
-        observed = np.zeros(shape, dtype=bool)
         for axis, indices in slices.items():
             outside = [i for i in indices if not 0 <= i < shape[axis]]
             if outside:
@@ -182,7 +187,4 @@ class Observed(Transform):
                     f"{name}: {SLICES_KEY} axis {axis} lists slice(s) {outside} outside the image "
                     f"(0..{shape[axis] - 1})"
                 )
-            index = [slice(None)] * 3
-            index[axis] = indices
-            observed[tuple(index)] = True
-        return observed
+        return on_slices(shape, slices)
