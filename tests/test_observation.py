@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_TRAINING, cli_overrides, run_bundle_cli, scoring_chain
+from conftest import TINY_TRAINING, bundle_config, scoring_chain
 from monai.data import MetaTensor
 
 from scripts.decoding import decode_dense
 from scripts.engines import LatentFitter
+from scripts.errors import find_input_error
 from scripts.geometry import transfer_observed, world_to_voxel
 from scripts.observation import ObservationError, Observed
 
@@ -286,15 +289,15 @@ def test_nearest_lookup_between_grids_matches_a_voxel_by_voxel_reference(oblique
     np.testing.assert_array_equal(looked, expected.reshape(shape))
 
 
-def test_a_plane_outside_the_image_stops_calibration_in_one_line(tiny_cohort, tiny_model, tmp_path):
-    """Through the bundle's CLI: the error names the setting and the file, exits with 1, and writes no model."""
-    args = {**TINY_TRAINING, "dataset_dir": str(tiny_cohort), "source_ckpt": str(tiny_model / "models" / "model.pt")}
+def test_a_plane_outside_the_image_stops_calibration_naming_the_setting_and_the_file(tiny_cohort, tiny_model, tmp_path):
+    """Met while calibration caches its validation subjects (the CLI's one line and exit code 1 for such errors:
+    test_robustness.py)."""
+    args = {key: ast.literal_eval(value) for key, value in TINY_TRAINING.items()}  # as the CLI reads them
+    args.update(dataset_dir=str(tiny_cohort), source_ckpt=str(tiny_model / "models" / "model.pt"))
     args.update(ckpt_dir=str(tmp_path / "planes"), output_dir=str(tmp_path / "out"), observation="orthogonal")
-    files = "['configs/train.json','configs/calibrate.json']"
-    result = run_bundle_cli(
-        "monai.bundle", "run", "--config_file", files, *cli_overrides(args, observation_offsets_mm="[0.0,500.0]")
-    )
-    assert result.returncode == 1 and "Traceback" not in result.stderr, (result.returncode, result.stderr[-3000:])
-    line = [line for line in result.stderr.splitlines() if line.startswith("error: ")][-1]
-    assert "observation_offsets_mm 500 puts a plane outside the image" in line and ".nii.gz" in line, line
-    assert not (tmp_path / "planes" / "model.pt").exists()
+    parser = bundle_config("train.json", "calibrate.json", **args, observation_offsets_mm=[0.0, 500.0])
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content("validate#dataset")
+    found = find_input_error(raised.value)
+    assert isinstance(found, ObservationError) and "\n" not in str(found), raised.value
+    assert "observation_offsets_mm 500 puts a plane outside the image" in str(found) and ".nii.gz" in str(found)
