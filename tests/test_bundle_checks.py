@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import BUNDLE_ROOT, free_port, run_bundle_cli
+from conftest import BUNDLE_ROOT, bundle_config, free_port, run_bundle_cli
 from monai.bundle import ConfigWorkflow
 
 CONFIGS = BUNDLE_ROOT / "configs"
@@ -50,6 +50,26 @@ def test_workflow_properties_are_complete(tiny_cohort, tiny_model, tmp_path, wor
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize(
+    "files, engine",
+    [
+        (["train.json"], "train#trainer"),
+        (["train.json"], "validate#evaluator"),
+        (["train.json", "calibrate.json"], "validate#evaluator"),
+        (["inference.json"], "evaluator"),
+    ],
+)
+def test_every_engine_runs_its_network_on_the_configured_device(tiny_cohort, tiny_model, tmp_path, files, engine):
+    """The configs choose the device and each engine must move its own network there: calibration runs the validator
+    alone, without the trainer that moves the shared decoder in training. The ``meta`` device stands in for CUDA."""
+    paths = {"dataset_dir": str(tiny_cohort), "output_dir": str(tmp_path), "ckpt_dir": str(tmp_path / "ckpt")}
+    if "inference.json" in files:
+        paths["ckpt_path"] = str(tiny_model / "models" / "model.pt")
+    parser = bundle_config(*files, **paths, device="$torch.device('meta')")
+    devices = {parameter.device.type for parameter in parser.get_parsed_content(engine).network.parameters()}
+    assert devices == {"meta"}, (files, engine, devices)
 
 
 def test_network_input_and_output_match_the_metadata():
