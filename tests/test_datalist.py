@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scripts.datalist import DatalistError, inference_items, read_observation_file
+from scripts.datalist import DatalistError, inference_items, read_datalist, read_observation_file
 
 
 def test_an_observation_file_names_subjects_by_id_or_file_name(tmp_path):
@@ -32,6 +32,23 @@ def test_a_bad_observation_file_is_one_line_naming_it(tmp_path, content, message
         path.write_text(content)
     with pytest.raises(DatalistError, match=f"^{path}: {message}"):
         read_observation_file(path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "datalist not found"),
+        ("{", "not valid JSON"),
+        ("[1, 2]", "expected 'subjects' and 'folds' lists"),
+        ('{"subjects": []}', "expected 'subjects' and 'folds' lists"),
+    ],
+)
+def test_a_bad_datalist_is_one_line_naming_it(tmp_path, content, message):
+    path = tmp_path / "datalist.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DatalistError, match=f"^{path}: {message}"):
+        read_datalist(path)
 
 
 def test_an_observation_file_without_the_given_observation_is_refused(tmp_path):

@@ -29,9 +29,7 @@ def _read_json(path: Path, what: str):
 def read_datalist(path: str | os.PathLike) -> dict:
     path = Path(path)
     datalist = _read_json(path, "datalist")
-    if not isinstance(datalist, dict):
-        raise DatalistError(f"{path}: expected 'subjects' and 'folds' lists (see scripts/cohort.py)")
-    if not isinstance(datalist.get("subjects"), list) or not isinstance(datalist.get("folds"), list):
+    if not isinstance(datalist, dict) or not all(isinstance(datalist.get(key), list) for key in ("subjects", "folds")):
         raise DatalistError(f"{path}: expected 'subjects' and 'folds' lists (see scripts/cohort.py)")
     return datalist
 
