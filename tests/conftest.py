@@ -34,6 +34,18 @@ def bundle_config(*files: str, **overrides):
     return parser
 
 
+def parsing_error(parser, parsed_id: str):
+    """The input error (``scripts.errors.InputError``) that parsing ``parsed_id`` meets, however deep the config
+    wraps it: what the CLI would print as its one line."""
+    from scripts.errors import find_input_error
+
+    with pytest.raises(Exception) as raised:
+        parser.get_parsed_content(parsed_id)
+    found = find_input_error(raised.value)
+    assert found is not None, raised.value
+    return found
+
+
 def scoring_chain(**settings):
     """``scoring_preprocessing`` of train.json (what validation, evaluation and inference run) for ``settings``."""
     return bundle_config("train.json", **settings).get_parsed_content("scoring_preprocessing")

@@ -10,11 +10,10 @@ import itk
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import BUNDLE_ROOT, TINY_TRAINING, bundle_config, cli_overrides, run_bundle_cli
+from conftest import BUNDLE_ROOT, TINY_TRAINING, bundle_config, cli_overrides, parsing_error, run_bundle_cli
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from scripts.errors import find_input_error
 from scripts.synthetic.cohort import generate_cohort
 
 FIT = {"coarse_mm": TINY_TRAINING["coarse_mm"]}  # the rest (frame, fit) comes from the model
@@ -116,15 +115,6 @@ def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_pa
     assert {"scores.csv", "scores.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
-def _refusal(config: str, parsed_id: str, **overrides) -> str:
-    """The input error that parsing ``parsed_id`` of ``config`` with ``overrides`` meets (in this process)."""
-    with pytest.raises(Exception) as raised:
-        bundle_config(config, **overrides).get_parsed_content(parsed_id)
-    found = find_input_error(raised.value)
-    assert found is not None, raised.value
-    return str(found)
-
-
 def test_a_partial_observation_is_calibrated_in_its_mode_and_scored_on_the_input_grid(
     mixed_folder, demo_cohort, tmp_path
 ):
@@ -134,7 +124,8 @@ def test_a_partial_observation_is_calibrated_in_its_mode_and_scored_on_the_input
     orthogonal = {"observation": "orthogonal", "observation_offsets_mm": "[-8.0,0.0,8.0]"}
     quiet = {"save_overlays": "false", "save_meshes": "false", "save_summary_page": "false"}
     # a model calibrated on full masks is not used on planes without saying so (the CLI's one line: test_settings.py)
-    refused = _refusal("inference.json", "settings", dataset_dir=str(mixed_folder), **orthogonal)
+    config = bundle_config("inference.json", dataset_dir=str(mixed_folder), **orthogonal)
+    refused = str(parsing_error(config, "settings"))
     assert '--observation "orthogonal" contradicts the model' in refused and "calibrate" in refused
     # calibrated in the mode, the model then scores in it by itself, every output on its input's grid
     calibration = {"dataset_dir": str(demo_cohort), "source_ckpt": str(SHIPPED_MODEL), "fit_iterations": "40"}
@@ -176,7 +167,8 @@ def test_given_slices_are_read_from_an_observation_file(mixed_folder, tmp_path):
     args = {"input_files": f"['{path}']", "ckpt_path": str(SHIPPED_MODEL)}
     args.update(output_dir=str(tmp_path / "out"), save_overlays="false", save_meshes="false", save_summary_page="false")
     infer = ("monai.bundle", "run", "--config_file", "configs/inference.json")
-    refused = _refusal("inference.json", "inputs", **args, observation_file=str(tmp_path / "slices.json"))
+    config = bundle_config("inference.json", **args, observation_file=str(tmp_path / "slices.json"))
+    refused = str(parsing_error(config, "inputs"))
     assert "slices.json: an observation file lists segmented slices, but the observation is 'full'" in refused
     given = {"observation": "given", "observation_file": str(tmp_path / "slices.json"), "fit_iterations": "40"}
     given["allow_uncalibrated"] = "true"  # the shipped model is calibrated on full masks

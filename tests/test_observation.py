@@ -8,12 +8,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_TRAINING, bundle_config, scoring_chain
+from conftest import TINY_TRAINING, bundle_config, parsing_error, scoring_chain
 from monai.data import MetaTensor
 
 from scripts.decoding import decode_dense
 from scripts.engines import LatentFitter
-from scripts.errors import find_input_error
 from scripts.geometry import transfer_observed, world_to_voxel
 from scripts.observation import ObservationError, Observed
 
@@ -296,8 +295,6 @@ def test_a_plane_outside_the_image_stops_calibration_naming_the_setting_and_the_
     args.update(dataset_dir=str(tiny_cohort), source_ckpt=str(tiny_model / "models" / "model.pt"))
     args.update(ckpt_dir=str(tmp_path / "planes"), output_dir=str(tmp_path / "out"), observation="orthogonal")
     parser = bundle_config("train.json", "calibrate.json", **args, observation_offsets_mm=[0.0, 500.0])
-    with pytest.raises(Exception) as raised:
-        parser.get_parsed_content("validate#dataset")
-    found = find_input_error(raised.value)
-    assert isinstance(found, ObservationError) and "\n" not in str(found), raised.value
+    found = parsing_error(parser, "validate#dataset")
+    assert isinstance(found, ObservationError) and "\n" not in str(found), found
     assert "observation_offsets_mm 500 puts a plane outside the image" in str(found) and ".nii.gz" in str(found)
