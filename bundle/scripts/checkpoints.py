@@ -46,18 +46,29 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
 
 
 class AtomicDiskSaver(BaseSaveHandler):
-    """Ignite save handler writing through a temporary file; with ``filename`` every save replaces that file."""
+    """Ignite save handler writing through a temporary file; with ``filename`` every save replaces that file.
+
+    Ignite asks to remove the checkpoint being replaced *before* it saves the next one; a run killed during that save
+    would be left with no checkpoint and start again from the first epoch. Removals therefore wait until the next save
+    is complete.
+    """
 
     def __init__(self, dirname: str | Path, filename: str | None = None) -> None:
         self.dirname, self.filename = Path(dirname), filename
+        self.replaced: list[Path] = []
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
-        with atomic_path(self.dirname / (self.filename or filename)) as tmp:
+        path = self.dirname / (self.filename or filename)
+        with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
+        for old in self.replaced:
+            if old != path:
+                old.unlink(missing_ok=True)
+        self.replaced.clear()
 
     def remove(self, filename: str) -> None:
         if self.filename is None:  # a fixed name is replaced by the next save, never removed
-            (self.dirname / filename).unlink(missing_ok=True)
+            self.replaced.append(self.dirname / filename)
 
 
 def latest_checkpoint(folder: str | Path) -> str | None:
@@ -135,9 +146,12 @@ class ResumableCheckpoint:
             return
         self.save_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(self.save_dir)  # left by a run killed while saving
+        saver = AtomicDiskSaver(self.save_dir)
+        if path is not None:  # the checkpoints of the run resumed from go once this run has saved its first
+            saver.replaced.extend(sorted(self.save_dir.glob(PERIODIC_CHECKPOINT_GLOB)))
         periodic = Checkpoint(
             to_save,
-            AtomicDiskSaver(self.save_dir),
+            saver,
             n_saved=1,
             filename_pattern=PERIODIC_CHECKPOINT,
             global_step_transform=lambda e, _: e.state.epoch,
