@@ -10,10 +10,12 @@ import itk
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 from conftest import BUNDLE_ROOT, TINY_TRAINING, bundle_config, cli_overrides, parsing_error, run_bundle_cli
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
+from scripts.checkpoints import load_checkpoint
 from scripts.synthetic.cohort import generate_cohort
 
 FIT = {"coarse_mm": TINY_TRAINING["coarse_mm"]}  # the rest (frame, fit) comes from the model
@@ -118,8 +120,8 @@ def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_pa
 def test_a_partial_observation_is_calibrated_in_its_mode_and_scored_on_the_input_grid(
     mixed_folder, demo_cohort, tmp_path
 ):
-    """The shipped model, calibrated for orthogonal planes on its validation subjects, scores a folder of mixed
-    geometries from their planes alone."""
+    """The shipped model, recalibrated for orthogonal planes on a folder of three healthy labelmaps (a cohort of
+    another size than the one it was trained on), scores a folder of mixed geometries from their planes alone."""
     infer = ("monai.bundle", "run", "--config_file", "configs/inference.json")
     orthogonal = {"observation": "orthogonal", "observation_offsets_mm": "[-8.0,0.0,8.0]"}
     quiet = {"save_overlays": "false", "save_meshes": "false", "save_summary_page": "false"}
@@ -128,7 +130,11 @@ def test_a_partial_observation_is_calibrated_in_its_mode_and_scored_on_the_input
     refused = str(parsing_error(config, "settings"))
     assert '--observation "orthogonal" contradicts the model' in refused and "calibrate" in refused
     # calibrated in the mode, the model then scores in it by itself, every output on its input's grid
-    calibration = {"dataset_dir": str(demo_cohort), "source_ckpt": str(SHIPPED_MODEL), "fit_iterations": "40"}
+    healthy = tmp_path / "healthy"
+    healthy.mkdir()
+    for name in ("Y_000", "Y_001", "OH_000"):
+        shutil.copy(demo_cohort / "images" / f"{name}.nii.gz", healthy / f"{name}.nii.gz")
+    calibration = {"dataset_dir": str(healthy), "source_ckpt": str(SHIPPED_MODEL), "fit_iterations": "40"}
     calibration.update(ckpt_dir=str(tmp_path / "planes"), output_dir=str(tmp_path / "calibration"), **orthogonal)
     files = "['configs/train.json','configs/calibrate.json']"
     calibrated = run_bundle_cli("monai.bundle", "run", "--config_file", files, *cli_overrides(calibration))
@@ -140,7 +146,11 @@ def test_a_partial_observation_is_calibrated_in_its_mode_and_scored_on_the_input
     document = json.loads((out / "scores.json").read_text())
     settings = document["model_settings"]
     assert settings["observation"] == "orthogonal" and settings["fit_iterations"] == 40
-    assert document["calibration_holds"] is True
+    assert document["calibration_holds"] is True and document["calibration"]["reference_subjects"] == 3
+    shipped, recalibrated = (
+        load_checkpoint(path)["latent_table"] for path in (SHIPPED_MODEL, tmp_path / "planes" / "model.pt")
+    )
+    assert torch.equal(shipped["codes.weight"], recalibrated["codes.weight"])  # the model's own codes, untouched
     for row in document["subjects"]:
         assert 0.05 < row["observed_fraction"] < 0.6 and row["dice"] > 0.8, row  # compared where it was seen
     for source in sorted(mixed_folder.iterdir()):

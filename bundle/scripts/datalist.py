@@ -30,7 +30,7 @@ def read_datalist(path: str | os.PathLike) -> dict:
     path = Path(path)
     datalist = _read_json(path, "datalist")
     if not isinstance(datalist, dict) or not all(isinstance(datalist.get(key), list) for key in ("subjects", "folds")):
-        raise DatalistError(f"{path}: expected 'subjects' and 'folds' lists (see scripts/cohort.py)")
+        raise DatalistError(f"{path}: expected 'subjects' and 'folds' lists (see scripts/synthetic/cohort.py)")
     return datalist
 
 
@@ -147,3 +147,13 @@ def inference_items(
         slices = read_observation_file(observation_file)
         items = [dict(item, observed_slices=slices[item["id"]]) if item["id"] in slices else item for item in items]
     return items
+
+
+def calibration_items(dataset_dir: str, fold: int = 0) -> list[dict]:
+    """Healthy subjects to calibrate a trained model on, from any cohort of any size: a cohort folder (with
+    ``datalist.json``) gives the fold's validation subjects; any other folder, every labelmap in it, all taken as
+    healthy. The model's own codes and decoder are not touched, so the cohort need not be the one it was trained on."""
+    datalist = Path(dataset_dir) / "datalist.json"
+    if datalist.is_file():
+        return load_split(datalist, fold, "val")
+    return [dict(item, healthy=True) for item in list_labelmaps(dataset_dir)]
