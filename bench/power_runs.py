@@ -1,0 +1,137 @@
+"""The runs behind ``detection_power.py``: cohorts a user would have, models trained on them, test cohorts scored.
+
+A *benchmark cohort* (one kind of cohort, one generator seed) is two draws of the generator:
+
+- the user's cohort: 48 healthy subjects (24 Y, 24 OH) drawn with ``seed``; 38 train and 10 validate (the first
+  5 of each group: checkpoint choice and calibration), as a user with about the demo's size would train;
+- an independent test cohort drawn with ``seed + TEST_SEED_OFFSET``: 100 healthy (50 Y, 50 OH) and 100 sarcopenic.
+
+Both live in one folder with one datalist of one fold (``train``, ``val``, ``test``), so that the bundle's own configs
+train and score them unchanged. Ensemble members are models trained with the configs' defaults and seeds 0, 1, ...;
+each member is scored on the test subjects and, for scores computed outside the bundle, on the validation subjects
+(its healthy reference). Everything already done in the work folder is reused.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+QUIET = {"save_overlays": False, "save_meshes": False, "save_summary_page": False, "group_report": False}
+TEST_SEED_OFFSET = 1000
+USER_COUNTS = {"n_young": 24, "n_older": 24, "n_sarcopenic": 0}
+TEST_COUNTS = {"n_young": 50, "n_older": 50, "n_sarcopenic": 100}
+VALIDATION_PER_GROUP = 5
+
+
+def benchmark_cohort(folder: Path, seed: int, generator: dict) -> Path:
+    """Generate the user's and the test cohort (see the module docstring) and their one-fold datalist."""
+    from scripts.synthetic.cohort import generate_cohort
+
+    datalist_path = folder / "datalist.json"
+    if datalist_path.is_file():
+        return folder
+    parts = {"user": (seed, USER_COUNTS), "test": (seed + TEST_SEED_OFFSET, TEST_COUNTS)}
+    subjects, split = [], {"train": [], "val": [], "test": []}
+    for part, (part_seed, counts) in parts.items():
+        source = json.loads(
+            generate_cohort(folder / part, seed=part_seed, progress=False, **counts, **generator).read_text()
+        )
+        for subject in source["subjects"]:
+            entry = dict(subject, id=f"{part}_{subject['id']}", image=f"{part}/{subject['image']}", fold=None)
+            subjects.append(entry)
+            if part == "test":
+                split["test"].append(entry["id"])
+            else:
+                validating = int(subject["id"].split("_")[-1]) < VALIDATION_PER_GROUP
+                split["val" if validating else "train"].append(entry["id"])
+    datalist = {
+        "name": f"detection benchmark cohort, seed {seed}",
+        "generator": {"seed": seed, "test_seed": seed + TEST_SEED_OFFSET, **generator},
+        "label": 1,
+        "num_folds": 1,
+        "subjects": subjects,
+        "folds": [split],
+    }
+    datalist_path.write_text(json.dumps(datalist, indent=1))
+    return folder
+
+
+def member_dir(run_dir: Path, member: int) -> Path:
+    return run_dir / f"member{member}"
+
+
+def train_member(dataset: Path, run_dir: Path, member: int, overrides: dict | None = None) -> float:
+    """Train ensemble member ``member`` (seed ``member``) with the configs' defaults; seconds spent (0 if done)."""
+    from scripts.layout import model_file
+    from scripts.study.workflows import run_workflow
+    from scripts.tracking import sqlite_tracking_uri
+
+    folder = member_dir(run_dir, member)
+    if Path(model_file(folder / "models")).is_file() and (folder / "models" / "model_final.pt").is_file():
+        return 0.0
+    start = time.perf_counter()
+    run_workflow(
+        ["train.json"],
+        "train",
+        dataset_dir=str(dataset),
+        fold=0,
+        seed=member,
+        ckpt_dir=str(folder / "models"),
+        output_dir=str(folder),
+        tracking_uri=sqlite_tracking_uri(run_dir / "mlruns.db"),
+        **(overrides or {}),
+    )
+    return time.perf_counter() - start
+
+
+def score_member(dataset: Path, model: Path, out: Path, split: str = "test", overrides: dict | None = None) -> dict:
+    """Score ``split`` of the benchmark cohort with ``model`` (inference + evaluate configs); seconds per subject."""
+    from scripts.layout import scores_document
+    from scripts.study.workflows import run_workflow
+    from scripts.tracking import sqlite_tracking_uri
+
+    timing = out / "timing.json"
+    if Path(scores_document(out)).is_file() and timing.is_file():
+        return json.loads(timing.read_text())
+    start = time.perf_counter()
+    run_workflow(
+        ["inference.json", "evaluate.json"],
+        "infer",
+        dataset_dir=str(dataset),
+        fold=0,
+        split=split,
+        ckpt_path=str(model),
+        scores_dir=str(out),
+        output_dir=str(out),
+        tracking_uri=sqlite_tracking_uri(out / "mlruns.db"),
+        **QUIET,
+        **(overrides or {}),
+    )
+    subjects = len(json.loads(Path(scores_document(out)).read_text())["subjects"])
+    record = {"seconds": time.perf_counter() - start, "subjects": subjects}
+    record["seconds_per_subject"] = record["seconds"] / max(subjects, 1)
+    timing.write_text(json.dumps(record))
+    return record
+
+
+def recalibrate_member(dataset: Path, source_model: Path, out_models: Path, overrides: dict) -> None:
+    """A copy of ``source_model`` recalibrated on the validation subjects with other fit settings (calibrate.json)."""
+    from scripts.layout import model_file
+    from scripts.study.workflows import run_workflow
+    from scripts.tracking import sqlite_tracking_uri
+
+    if Path(model_file(out_models)).is_file():
+        return
+    run_workflow(
+        ["train.json", "calibrate.json"],
+        "train",
+        dataset_dir=str(dataset),
+        fold=0,
+        source_ckpt=str(source_model),
+        ckpt_dir=str(out_models),
+        output_dir=str(out_models.parent),
+        tracking_uri=sqlite_tracking_uri(out_models.parent / "mlruns.db"),
+        **overrides,
+    )
