@@ -70,7 +70,7 @@ def fit_only(files: list[str]) -> dict:
     train_codes = LatentTable.from_state_dict(state["latent_table"]).vectors  # the fitter moves these to the device
     reference = HealthyReference()
     reference.load_state_dict(state["reference"])
-    prior = {"prior_mean": reference.latent_mean, "prior_precision": reference.latent_precision}
+    prior = {"prior_mean": reference.latent.mean, "prior_precision": reference.latent.precision}
     points, _, _, kwargs = FitPrepareBatch()(next(iter(parser.get_parsed_content("dataloader"))), device)
     occupancy = kwargs["occupancy"]
     fitter = parser.get_parsed_content("fitter")

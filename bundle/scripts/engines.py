@@ -200,7 +200,7 @@ class LatentFitInferer(Inferer):
         if occupancy is None:
             raise ValueError("LatentFitInferer needs the occupancy of the points (occupancy=...)")
         prior = {}
-        if self.reference is not None and self.reference.latent_mean is not None:
-            prior = {"prior_mean": self.reference.latent_mean, "prior_precision": self.reference.latent_precision}
+        if self.reference is not None and self.reference.latent.mean is not None:
+            prior = {"prior_mean": self.reference.latent.mean, "prior_precision": self.reference.latent.precision}
         with torch.enable_grad():
             return self.fitter.fit(network, inputs, occupancy, self.latent_table.vectors, **prior)

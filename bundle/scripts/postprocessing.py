@@ -17,11 +17,13 @@ from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
 from .decoding import decode_coarse_to_fine, decode_dense
-from .deviation import ShapeFrame, SurfaceDeviation, vertex_deviation
+from .deviation import SURFACE_SMOOTHING_MM, ShapeFrame, SurfaceDeviation, vertex_deviation
+from .ensemble import inside
 from .files import write_labelmap
 from .layout import SubjectFiles
 from .metrics import reconstruction_metrics, surface_scores
 from .networks import OccupancyDecoder
+from .sections import flattening_profile
 
 MISSING, EXTRA = 1, 2  # anomaly map labels: tissue the healthy shape has but the input lacks, and the reverse
 OBSERVED_KEY = "label_observed"  # the observed voxels of the input's grid, under a partial observation
@@ -67,13 +69,13 @@ class DecodeLatentd(MapTransform):
         code = code.to(device=device, dtype=torch.float32).reshape(1, -1)
 
         @torch.no_grad()
-        def inside(points: np.ndarray) -> np.ndarray:
+        def occupied(points: np.ndarray) -> np.ndarray:
             coords = torch.from_numpy(points).to(device)[None]
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 logits = self.decoder.decode_points(code, coords)
-            return (logits[0, :, 0] > 0).cpu().numpy()
+            return inside(logits[0]).cpu().numpy()
 
-        return inside
+        return occupied
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -137,10 +139,14 @@ class ScoreSubjectd(MapTransform):
 
     Besides the overlap and distance metrics, the input's surface is compared with the reconstruction vertex by vertex
     (``deviation.vertex_deviation``): the surface scores summarise it, and the deviation map (``deviation_map_key``,
-    mean signed deviation per cell of the shape's own frame) is kept for the normative comparison.
+    mean signed deviation per cell of the shape's own frame) is kept for the normative comparison, as is the flattening
+    profile (``profile_key``, ``sections.flattening_profile``: how much flatter than the reconstruction each section
+    along the long axis is).
 
-    Under a partial observation (``observed_key``) input and reconstruction are compared on the observed voxels only
-    (the input holds nothing else); distances are then between the observed parts, whose cut faces coincide.
+    The compared surfaces are sub-voxel (smoothed by ``smooth_mm``, see ``deviation``) for full masks. Under a partial
+    observation (``observed_key``) input and reconstruction are compared on the observed voxels only (the input holds
+    nothing else), with the voxels' own surfaces (smoothing would erase a plane one voxel thick); distances are then
+    between the observed parts, whose cut faces coincide.
     ``observed_fraction`` is the share of the reconstructed muscle that was observed (1 for a full mask; NaN when
     nothing was reconstructed).
     """
@@ -153,18 +159,20 @@ class ScoreSubjectd(MapTransform):
         id_key: str = "id",
         deviation_key: str = "deviation",
         deviation_map_key: str = "deviation_map",
+        profile_key: str = "flattening_profile",
         observed_key: str = OBSERVED_KEY,
+        smooth_mm: float = SURFACE_SMOOTHING_MM,
     ) -> None:
         super().__init__(keys)
         self.pred_key, self.output_key, self.id_key = pred_key, output_key, id_key
-        self.observed_key = observed_key
-        self.deviation_key, self.deviation_map_key = deviation_key, deviation_map_key
+        self.observed_key, self.smooth_mm = observed_key, smooth_mm
+        self.deviation_key, self.deviation_map_key, self.profile_key = deviation_key, deviation_map_key, profile_key
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
         mask_key, recon_key = self.keys
         row: dict = {"id": str(d.get(self.id_key, "")), "image": str(d[mask_key].meta.get("filename_or_obj", ""))}
-        for extra in ("group", "healthy", "fold"):
+        for extra in ("group", "healthy", "fold", "role"):
             if extra in d:
                 row[extra] = d[extra]
         for extra in ("islands", "island_volume_ml"):
@@ -182,11 +190,13 @@ class ScoreSubjectd(MapTransform):
         metrics = reconstruction_metrics(mask, recon, affine)
         row.update(metrics)
         row["recon_score"] = 1.0 - metrics["dice"]
-        surface, deviation = vertex_deviation(mask, recon, affine)
+        smooth_mm = self.smooth_mm if region is None else 0.0
+        surface, deviation = vertex_deviation(mask, recon, affine, smooth_mm=smooth_mm)
         row.update(surface_scores(deviation))
         frame = ShapeFrame.of_mask(whole if whole.any() else mask, affine)
         d[self.deviation_key] = SurfaceDeviation(surface, deviation, frame)
         d[self.deviation_map_key] = d[self.deviation_key].map()
+        d[self.profile_key] = flattening_profile(mask, recon, affine, frame)
         fit = d[self.pred_key]
         for name in ("fit_loss", "fit_prior", "fit_point_dice", "fit_stability", "fit_iterations"):
             if name in fit:

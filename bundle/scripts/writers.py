@@ -74,7 +74,9 @@ class ScoresWriter:
         row = dict(item[self.scores_key])
         code = item["pred"]["code"].detach().cpu()
         if self.reference is not None and self.reference.ready:
-            row.update(self.reference.assess(row, code, item.get("deviation_map")))
+            deviation = item.get("deviation")
+            deviation_map = deviation.map(self.reference.map_bins) if deviation is not None else None
+            row.update(self.reference.assess(row, code, deviation_map, item.get("flattening_profile")))
         flag = row.get(f"{self.decision_score}_abnormal")
         row["decision"] = "n/a" if flag is None else ("abnormal" if flag else "normal")
         return row
@@ -107,7 +109,7 @@ class ScoresWriter:
         coloured PLY, and the reconstruction's surface as VTK, all in the input's physical space."""
         deviation = item["deviation"]
         point_data = {"deviation_mm": deviation.deviation}
-        if self.reference is not None and self.reference.map_mean is not None:
+        if self.reference is not None and self.reference.deviation.ready:
             point_data["normative_z"] = self.reference.vertex_z(deviation)
         meshes.write_vtk(self.files.mesh(subject), deviation.surface, point_data)
         meshes.write_ply(self.files.mesh(subject, ext=".ply"), deviation.surface, deviation.deviation)
