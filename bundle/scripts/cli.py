@@ -78,7 +78,7 @@ def _overrides(tokens: list[str]) -> dict:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scripts", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{phantoms,study,report,demo}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{phantoms,study,report,demo,ensemble}")
 
     phantoms = commands.add_parser("phantoms", help="generate a synthetic cohort (labelmaps, datalist, truth)")
     phantoms.add_argument("--output_dir", default=str(DEMO_DIR))
@@ -117,6 +117,20 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--output_dir", default=str(DEFAULT_STUDY_DIR))
     report.add_argument("--tracking_uri", default=None)
 
+    ensemble = commands.add_parser(
+        "ensemble",
+        help="one ensemble model from members trained separately, calibrated on healthy subjects",
+        description="Assemble the member models (trained on the same healthy subjects with different --seed) into "
+        "one model file, then calibrate it on the healthy subjects of --dataset_dir (a cohort folder: its fold's "
+        "validation subjects; any other folder: every labelmap in it).",
+    )
+    ensemble.add_argument(
+        "--members", type=_value, required=True, help="the members' model files, e.g. ['a.pt','b.pt']"
+    )
+    ensemble.add_argument("--dataset_dir", required=True)
+    ensemble.add_argument("--ckpt_dir", required=True, help="where the ensemble's model.pt is written")
+    ensemble.add_argument("--fold", type=int, default=0)
+
     demo = commands.add_parser("demo", help="the quick start's main job: the study on the demo cohort")
     demo.add_argument("--output_dir", default=str(DEFAULT_STUDY_DIR))
     demo.add_argument("--parallel", type=_positive(int), default=1)
@@ -144,6 +158,14 @@ def run(argv: list[str]) -> str:
         except ValueError as error:  # an impossible cohort (format, counts, strengths)
             raise CommandLineError(str(error)) from None
         return str(path)
+    if args.command == "ensemble":
+        from .assemble import build_ensemble
+
+        if not isinstance(args.members, (list, tuple)) or not all(isinstance(m, str) for m in args.members):
+            raise CommandLineError(
+                f"--members expects a list of model files such as ['a.pt','b.pt'], got {args.members!r}"
+            )
+        return str(build_ensemble(args.members, args.dataset_dir, args.ckpt_dir, args.fold))
     from .study.runner import build_study_report, run_study
 
     if args.command == "study":

@@ -6,6 +6,8 @@ import torch
 from monai.losses import DiceLoss
 from torch import nn
 
+from .ensemble import inside
+
 
 class OccupancyLoss(nn.Module):
     """Per-subject BCE and soft Dice (MONAI's DiceLoss on sigmoid logits) over a subject's sampled points."""
@@ -16,15 +18,18 @@ class OccupancyLoss(nn.Module):
         self.dice = DiceLoss(sigmoid=True, reduction="none")
 
     def forward(self, logits: torch.Tensor, occupancy: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``logits``/``occupancy`` ``[B, N, 1]``; returns per-subject ``bce``, ``dice_loss`` and ``total`` ``[B]``."""
+        """``logits`` ``[B, N, K]`` (one channel per ensemble member) and ``occupancy`` ``[B, N, 1]``; returns
+        per-subject ``bce``, ``dice_loss`` and ``total`` ``[B]``, each the mean of the members'."""
+        occupancy = occupancy.expand_as(logits)
         bce = nn.functional.binary_cross_entropy_with_logits(logits, occupancy, reduction="none").mean(dim=(1, 2))
-        dice = self.dice(logits.transpose(1, 2), occupancy.transpose(1, 2)).reshape(-1)
+        dice = self.dice(logits.transpose(1, 2), occupancy.transpose(1, 2)).reshape(len(logits), -1).mean(dim=1)
         return {"bce": bce, "dice_loss": dice, "total": self.lambda_bce * bce + self.lambda_dice * dice}
 
 
 def point_dice(logits: torch.Tensor, occupancy: torch.Tensor) -> torch.Tensor:
-    """Hard Dice per subject ``[B]`` of thresholded logits on the sampled points (1 when both are empty)."""
-    predicted = logits > 0
+    """Hard Dice per subject ``[B]`` of the shape the logits describe (``ensemble.inside``) on the sampled points
+    (1 when both are empty)."""
+    predicted = inside(logits)[..., None]
     target = occupancy > 0.5
     overlap = (predicted & target).sum(dim=(1, 2)).float()
     total = (predicted.sum(dim=(1, 2)) + target.sum(dim=(1, 2))).float()

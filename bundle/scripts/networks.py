@@ -66,6 +66,7 @@ class OccupancyDecoder(nn.Module):
             "num_layers": len(self.layers),
             "inject_layers": list(self.inject_layers),
             "fourier_features": int(self.frequencies.shape[0]),
+            "ensemble_size": 1,
         }
 
     def encode(self, coords: torch.Tensor) -> torch.Tensor:
@@ -124,7 +125,9 @@ class OccupancyDecoder(nn.Module):
 class LatentTable(nn.Module):
     """One trainable code per training subject, initialised N(0, 1/sqrt(dim)) as in DeepSDF.
 
-    The subject ids travel with the weights (``get_extra_state``), so a checkpoint says whose codes it holds.
+    For an ensemble of ``members`` decoders (``ensemble.DecoderEnsemble``) a subject's code holds one part per member,
+    side by side (``members * latent_dim`` numbers), each part initialised as a single code would be. The subject ids
+    travel with the weights (``get_extra_state``), so a checkpoint says whose codes it holds.
     With ``resize_on_load`` (inference), loading a checkpoint adopts its number of codes; otherwise (training,
     resuming) a checkpoint made for other subjects is refused.
     """
@@ -135,12 +138,13 @@ class LatentTable(nn.Module):
         latent_dim: int = 128,
         case_ids: Sequence[str] | None = None,
         resize_on_load: bool = False,
+        members: int = 1,
     ) -> None:
         super().__init__()
         self.resize_on_load = resize_on_load
-        if num_subjects < 1:
-            raise ValueError("the latent table needs at least one subject")
-        self.codes = nn.Embedding(num_subjects, latent_dim)
+        if num_subjects < 1 or members < 1:
+            raise ValueError("the latent table needs at least one subject and one member")
+        self.codes = nn.Embedding(num_subjects, latent_dim * members)
         nn.init.normal_(self.codes.weight, 0.0, 1.0 / math.sqrt(latent_dim))
         self.case_ids = [str(c) for c in case_ids] if case_ids is not None else [str(i) for i in range(num_subjects)]
         if len(self.case_ids) != num_subjects:

@@ -28,7 +28,7 @@ FRAME = (
     "coordinate_scale",
     "remove_islands",
 )
-ARCHITECTURE = ("latent_dim", "hidden_dim", "num_layers", "inject_layers", "fourier_features")
+ARCHITECTURE = ("latent_dim", "hidden_dim", "num_layers", "inject_layers", "fourier_features", "ensemble_size")
 FIT = (
     "fit_points",
     "fit_points_per_iteration",
@@ -63,10 +63,11 @@ def bundle_version() -> str:
 
 
 def _migrated(values: dict) -> dict:
-    """Settings written before 0.4.0 held sparse slices as ``sparse_step``/``sparse_axis``: the parallel mode now."""
+    """Settings written by earlier versions, in today's terms: before 0.5.0 every model was one decoder
+    (``ensemble_size`` 1); before 0.4.0 sparse slices were ``sparse_step``/``sparse_axis``, the parallel mode now."""
+    values = {"ensemble_size": 1, **values}
     if "observation" in values or "sparse_step" not in values:
         return values
-    values = dict(values)
     step, axis = int(values.pop("sparse_step")), int(values.pop("sparse_axis", 2))
     values.update(
         observation="full" if step == 1 else "parallel",

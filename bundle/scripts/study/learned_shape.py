@@ -17,25 +17,24 @@ from .. import figures, meshes
 from ..checkpoints import load_checkpoint
 from ..decoding import decode_coarse_to_fine
 from ..deviation import Surface, vertex_deviation
-from ..networks import OccupancyDecoder
-from ..settings import ModelSettings
+from ..ensemble import build_decoder, inside
+from ..settings import ARCHITECTURE, ModelSettings
 from ..views3d import View
 
 MULTIPLES = (-2.0, 0.0, 2.0, 4.0, 6.0)
 HALF_EXTENT_MM = np.array([60.0, 60.0, 130.0])  # the decoding box around the centre of mass
 
 
-def decoder_of(model_path: Path) -> tuple[OccupancyDecoder, dict]:
+def decoder_of(model_path: Path) -> tuple[torch.nn.Module, dict]:
     state = load_checkpoint(model_path, map_location="cpu")
     settings = ModelSettings(source=str(model_path))
     settings.load_state_dict(state["settings"])
-    architecture = {k: settings[k] for k in ("latent_dim", "hidden_dim", "num_layers", "inject_layers")}
-    decoder = OccupancyDecoder(**architecture, fourier_features=settings["fourier_features"])
+    decoder = build_decoder(**{k: settings[k] for k in ARCHITECTURE})
     decoder.load_state_dict(state["network_def"])
     return decoder.eval(), settings.values
 
 
-def decode(decoder: OccupancyDecoder, code: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray]:
+def decode(decoder: torch.nn.Module, code: np.ndarray, settings: dict) -> tuple[np.ndarray, np.ndarray]:
     """A code decoded on a box of the model's voxel size around the origin: the mask and its affine (RAS)."""
     spacing = float(min(settings["target_spacing"]))
     shape = np.ceil(2 * HALF_EXTENT_MM / spacing).astype(int) + 1
@@ -44,10 +43,10 @@ def decode(decoder: OccupancyDecoder, code: np.ndarray, settings: dict) -> tuple
     vector = torch.as_tensor(code, dtype=torch.float32).reshape(1, -1)
 
     @torch.no_grad()
-    def inside(points: np.ndarray) -> np.ndarray:
-        return (decoder.decode_points(vector, torch.from_numpy(points)[None])[0, :, 0] > 0).numpy()
+    def field(points: np.ndarray) -> np.ndarray:
+        return inside(decoder.decode_points(vector, torch.from_numpy(points)[None])[0]).numpy()
 
-    mask, _ = decode_coarse_to_fine(inside, shape, affine, np.zeros(3), settings["coordinate_scale"])
+    mask, _ = decode_coarse_to_fine(field, shape, affine, np.zeros(3), settings["coordinate_scale"])
     return mask.astype(bool), affine
 
 
@@ -61,10 +60,27 @@ def direction_codes(healthy: np.ndarray, abnormal: np.ndarray) -> tuple[list[np.
     return [centre + m * spread * unit for m in MULTIPLES], labels
 
 
+def axis_codes(model_path: Path) -> tuple[list[np.ndarray], list[str]] | None:
+    """Codes along the model's own abnormal axis (learned from labelled cases), from the healthy mean at
+    ``MULTIPLES`` of the healthy spread along it; None when the model has no axis."""
+    from ..axis import AbnormalAxis
+
+    axis = AbnormalAxis()
+    axis.load_state_dict(load_checkpoint(model_path, map_location="cpu").get("reference") or {})
+    if not axis.ready:
+        return None
+    centre, weights = axis.centre.numpy(), axis.direction.numpy()
+    step = axis.healthy_sd * weights / float(weights @ weights)  # one healthy SD along the axis, shortest move
+    labels = ["healthy mean" if m == 0 else f"{m:+g} healthy SD" for m in MULTIPLES]
+    return [centre + m * step for m in MULTIPLES], labels  # the centre is the healthy codes' mean
+
+
 def learned_shapes(model_path: Path, healthy: np.ndarray, abnormal: np.ndarray, out: Path) -> View:
-    """Write the meshes and the figure strip under ``out``; return the 3D view of the steps, side by side."""
+    """Write the meshes and the figure strip under ``out``; return the 3D view of the steps, side by side. The steps
+    follow the model's abnormal axis when it has one, else the line from the healthy to the abnormal mean code."""
     decoder, settings = decoder_of(model_path)
-    codes, labels = direction_codes(np.asarray(healthy), np.asarray(abnormal))
+    along_axis = axis_codes(model_path)
+    codes, labels = along_axis or direction_codes(np.asarray(healthy), np.asarray(abnormal))
     decoded = [decode(decoder, code, settings) for code in codes]
     volumes = [mask for mask, _ in decoded]
     healthy_mean, affine = decoded[MULTIPLES.index(0.0)]
@@ -80,9 +96,10 @@ def learned_shapes(model_path: Path, healthy: np.ndarray, abnormal: np.ndarray, 
         offset += float(np.ptp(surface.vertices[:, 0])) + 15.0
     spacing = float(min(settings["target_spacing"]))
     figures.shape_strip(volumes, spacing, labels, out / "learned_shapes.png", MULTIPLES.index(0.0))
+    line = "along the model's abnormal axis" if along_axis else "towards the abnormal subjects' mean code"
     caption = (
-        "Shapes decoded from the healthy mean code towards the abnormal subjects' mean code, at multiples of the "
-        "healthy spread along that line (left to right: " + ", ".join(labels) + "), coloured by their distance to "
-        "the mean healthy shape (red: tissue missing, blue: extra)."
+        f"Shapes decoded from the healthy mean code {line}, at multiples of the healthy spread along it (left to "
+        "right: " + ", ".join(labels) + "), coloured by their distance to the mean healthy shape (red: tissue "
+        "missing, blue: extra)."
     )
     return View("what the model has learned abnormal to mean", views, caption)
