@@ -5,6 +5,6 @@ and the synthetic cohorts. Importing the package changes nothing global: workflo
 error reporting (``errors.install_excepthook``) when they start.
 """
 
-from . import checkpoints, layout, runtime, settings, switches, tracking  # noqa: E402  (named in the configs' expressions)
+from . import checkpoints, layout, runtime, settings, switches, tracking, validation  # noqa: E402  (named in configs)
 
-__all__ = ["checkpoints", "layout", "runtime", "settings", "switches", "tracking"]
+__all__ = ["checkpoints", "layout", "runtime", "settings", "switches", "tracking", "validation"]

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from .errors import InputError
 from .files import IMAGE_SUFFIXES, image_stem, safe_id
+from .layout import cohort_datalist
 
 SPLITS = ("train", "val", "test")
+CALIBRATION, AXIS = "calibration", "axis"  # what a subject fitted in validation or calibration is for (its ``role``)
 
 
 class DatalistError(InputError):
@@ -34,8 +36,21 @@ def read_datalist(path: str | os.PathLike) -> dict:
     return datalist
 
 
-def load_split(datalist_path: str | os.PathLike, fold: int, split: str, dataset_dir: str | None = None) -> list[dict]:
-    """Items ``{"id", "image", "group", "healthy", "fold"}`` of ``split`` in ``fold``, with absolute image paths.
+def is_healthy(item) -> bool:
+    """A subject's ``healthy`` flag (true unless the datalist marks it false; "false" as text counts too)."""
+    value = item.get("healthy", True)
+    return value.strip().lower() == "true" if isinstance(value, str) else bool(value)
+
+
+def load_split(
+    datalist_path: str | os.PathLike,
+    fold: int,
+    split: str,
+    dataset_dir: str | None = None,
+    healthy_only: bool = False,
+) -> list[dict]:
+    """Items ``{"id", "image", "group", "healthy", "fold"}`` of ``split`` in ``fold``, with absolute image paths;
+    with ``healthy_only``, the subjects marked abnormal (``healthy: false``) are left out.
 
     ``fold`` is -1 for subjects that belong to no fold (those always tested).
 
@@ -66,10 +81,41 @@ def load_split(datalist_path: str | os.PathLike, fold: int, split: str, dataset_
         items.append(subject)
     if missing:
         raise DatalistError(f"{datalist_path}: {len(missing)} image(s) not found: {', '.join(missing[:5])}")
+    if healthy_only:
+        items = [item for item in items if is_healthy(item)]
     if split == "train":
         for index, item in enumerate(items):
             item["case_index"] = index
     return items
+
+
+def validation_items(datalist_path: str | os.PathLike, fold: int, abnormal_axis: bool | None = None) -> list[dict]:
+    """What validation fits like new subjects: the fold's validation subjects (healthy: they calibrate the healthy
+    reference) and, when the fold's training split lists subjects marked abnormal, every training subject (the two
+    sides of the abnormal axis: ``axis.AbnormalAxis``). Each item says which it is for (``role``).
+
+    ``abnormal_axis``: None learns the axis when the training split labels at least ``axis.MIN_CASES`` subjects
+    abnormal; True requires it (fewer is refused in one line naming the datalist); False never learns one.
+    """
+    from .axis import MIN_CASES
+
+    calibration = [dict(item, role=CALIBRATION) for item in load_split(datalist_path, fold, "val")]
+    unhealthy = [item["id"] for item in calibration if not is_healthy(item)]
+    if unhealthy:
+        raise DatalistError(
+            f"{datalist_path}: fold {fold}'s val split lists {', '.join(unhealthy[:3])} marked abnormal; validation "
+            "subjects calibrate the healthy reference (labelled abnormal subjects belong in the train split)"
+        )
+    train = load_split(datalist_path, fold, "train")
+    cases = sum(not is_healthy(item) for item in train)
+    if abnormal_axis and cases < MIN_CASES:
+        raise DatalistError(
+            f"{datalist_path}: --abnormal_axis true needs at least {MIN_CASES} subjects marked abnormal "
+            f"(healthy: false) in fold {fold}'s train split; it lists {cases}"
+        )
+    if abnormal_axis is False or cases < MIN_CASES:
+        return calibration
+    return calibration + [{k: v for k, v in item.items() if k != "case_index"} | {"role": AXIS} for item in train]
 
 
 def list_labelmaps(folder: str | os.PathLike) -> list[dict]:
@@ -141,7 +187,7 @@ def inference_items(
     if files is not None:
         items = file_items(list(files))
     else:
-        datalist = Path(dataset_dir) / "datalist.json"
+        datalist = Path(cohort_datalist(dataset_dir))
         items = load_split(datalist, fold, split) if datalist.is_file() else list_labelmaps(dataset_dir)
     if observation_file is not None:
         slices = read_observation_file(observation_file)
@@ -149,11 +195,14 @@ def inference_items(
     return items
 
 
-def calibration_items(dataset_dir: str, fold: int = 0) -> list[dict]:
-    """Healthy subjects to calibrate a trained model on, from any cohort of any size: a cohort folder (with
-    ``datalist.json``) gives the fold's validation subjects; any other folder, every labelmap in it, all taken as
-    healthy. The model's own codes and decoder are not touched, so the cohort need not be the one it was trained on."""
-    datalist = Path(dataset_dir) / "datalist.json"
+def calibration_items(dataset_dir: str, fold: int = 0, abnormal_axis: bool | None = None) -> list[dict]:
+    """Subjects to calibrate a trained model on, from any cohort of any size: a cohort folder (with ``datalist.json``)
+    gives what validation fits (``validation_items``: the fold's validation subjects, and its training subjects when
+    some are labelled abnormal); any other folder, every labelmap in it, all taken as healthy. The model's own codes
+    and decoder are not touched, so the cohort need not be the one it was trained on."""
+    datalist = Path(cohort_datalist(dataset_dir))
     if datalist.is_file():
-        return load_split(datalist, fold, "val")
-    return [dict(item, healthy=True) for item in list_labelmaps(dataset_dir)]
+        return validation_items(datalist, fold, abnormal_axis)
+    if abnormal_axis:
+        raise DatalistError(f"{dataset_dir}: --abnormal_axis true needs a datalist.json that marks abnormal subjects")
+    return [dict(item, healthy=True, role=CALIBRATION) for item in list_labelmaps(dataset_dir)]

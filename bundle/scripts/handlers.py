@@ -1,4 +1,4 @@
-"""Small Ignite handlers for training: loss warm-up and logging, the healthy reference, final validation, curves."""
+"""Small Ignite handlers for training: loss warm-up and logging, final validation, progress, curves."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import ProgressBar
@@ -15,9 +14,7 @@ from ignite.metrics.metric import reinit__is_reduced, sync_all_reduce
 
 from . import figures
 from .losses import AutoDecoderLoss
-from .networks import LatentTable
 from .runtime import interactive
-from .scoring import HealthyReference
 
 logger = logging.getLogger(__name__)
 
@@ -53,61 +50,6 @@ class AutoDecoderLossHandler:
     def epoch_completed(self, engine: Engine) -> None:
         for name, total in self.sums.items():
             engine.state.metrics[f"train_{name}"] = total / max(self.count, 1)
-
-
-class HealthyReferenceHandler:
-    """Rebuilds the healthy reference with each validation run, before the checkpoint of that run is saved.
-
-    When validation starts, the latent model (the fit's prior) is refitted to the current training codes; when it
-    ends, the validation subjects, fitted like new subjects (on every rank, when validation is distributed), calibrate
-    the scores and the normative deviation maps. Attach to the validator, before its BestModelSaver.
-    """
-
-    def __init__(
-        self,
-        reference: HealthyReference,
-        latent_table: LatentTable,
-        scores_key: str = "scores",
-        map_key: str = "deviation_map",
-    ) -> None:
-        self.reference, self.latent_table = reference, latent_table
-        self.scores_key, self.map_key = scores_key, map_key
-        self.rows: list[dict] = []
-        self.codes: list[torch.Tensor] = []
-        self.maps: list[np.ndarray] = []
-
-    def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.EPOCH_STARTED, self.epoch_started)
-        engine.add_event_handler(Events.ITERATION_COMPLETED, self.iteration_completed)
-        engine.add_event_handler(Events.EPOCH_COMPLETED, self.epoch_completed)
-
-    def epoch_started(self, engine: Engine) -> None:
-        self.rows, self.codes, self.maps = [], [], []
-        self.reference.fit_latent(self.latent_table.vectors)
-
-    def iteration_completed(self, engine: Engine) -> None:
-        for item in engine.state.output:
-            self.rows.append(item[self.scores_key])
-            self.codes.append(item["pred"]["code"].detach().cpu())
-            self.maps.append(np.asarray(item[self.map_key]))
-
-    def gathered(self) -> tuple[list[dict], list[torch.Tensor], list[np.ndarray]]:
-        """Rows, codes and maps of every rank when validation is distributed (each rank fitted its share)."""
-        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            return self.rows, self.codes, self.maps
-        shares: list = [None] * torch.distributed.get_world_size()
-        torch.distributed.all_gather_object(shares, (self.rows, self.codes, self.maps))
-        return tuple([x for share in shares for x in share[k]] for k in range(3))
-
-    def epoch_completed(self, engine: Engine) -> None:
-        rows, codes, maps = self.gathered()
-        if not rows:
-            return
-        self.reference.calibrate_on(rows, codes, maps)
-        healthy = self.reference.healthy
-        for name in ("hd95_mm", "latent_distance", "normative_score"):
-            if name in healthy:
-                engine.state.metrics[f"val_{name}"] = float(healthy[name].mean())
 
 
 class EpochProgressBar(ProgressBar):

@@ -6,18 +6,31 @@ import json
 import shutil
 
 import pandas as pd
+import pytest
 import torch
 from conftest import TINY_TRAINING, cli_overrides, load_datalist, run_bundle_cli
 from mlflow.tracking import MlflowClient
 
 from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask
+from scripts.study.folds import axis_fold
+
+STUDY_ARGS = {k: v for k, v in TINY_TRAINING.items() if k not in ("val_interval", "checkpoint_interval")}
+STUDY_ARGS.update({"epochs": "6", "network_def#hidden_dim": "64"})  # a nested id: applied to every fold, tracked
 
 
-def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, tmp_path):
-    args = {k: v for k, v in TINY_TRAINING.items() if k not in ("val_interval", "checkpoint_interval")}
-    args.update(epochs="6", dataset_dir=str(tiny_cohort), output_dir=str(tmp_path))
-    args["network_def#hidden_dim"] = "64"  # a nested config id: applied to every fold, tracked under an MLflow name
-    result = run_bundle_cli("scripts", "study", *cli_overrides(args))
+@pytest.fixture(scope="module")
+def study(tiny_cohort, tmp_path_factory):
+    """The study of the tiny cohort, run once through the CLI: its folder and the command's result."""
+    out = tmp_path_factory.mktemp("study")
+    result = run_bundle_cli(
+        "scripts", "study", *cli_overrides(STUDY_ARGS, dataset_dir=str(tiny_cohort), output_dir=str(out))
+    )
+    return out, result
+
+
+def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, study):
+    tmp_path, result = study
+    args = {**STUDY_ARGS, "dataset_dir": str(tiny_cohort), "output_dir": str(tmp_path)}
     assert result.returncode == 0, result.stderr[-3000:]
     report = tmp_path / "report"
     assert str(report / "report.html") in result.stdout
@@ -50,6 +63,10 @@ def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, tmp_path):
     assert aucs["auc"].between(0, 1).all()
     headline = json.loads((report / "headline.json").read_text())
     assert {"mean_dice_Y", "mean_dice_OS", "auc_combined", "auc_volume_score", "lda_p_value_max"} <= set(headline)
+    # the report says which score decides, beside the best baseline with the paired test on the same subjects
+    assert headline["decision_score"] == "combined" and headline["auc_decision"] == headline["auc_combined"]
+    assert 0 <= headline["delong_p"] <= 1 and headline["best_baseline"] in set(aucs["score"])
+    assert f"paired DeLong p = {headline['delong_p']:.3g}" in page
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}")
     experiment = client.get_experiment_by_name("muscle_shape_inr_anomaly_study")
@@ -85,3 +102,29 @@ def test_voxel_pca_shape_model_scores_unseen_shapes_worse(tiny_cohort):
     seen = model.score(np.stack([masks[i] for i in healthy]))["ssm_recon_score"]
     unseen = model.score(np.stack([masks[i] for i in masks if i.startswith("OS")]))["ssm_recon_score"]
     assert seen.max() < 0.05 < unseen.mean()
+
+
+def test_a_subjects_own_label_never_changes_its_own_axis_score(tiny_cohort, study, tmp_path):
+    """Each fold's abnormal axis learns from the labels of the abnormal subjects of the other folds: flipping one
+    subject's label and re-running the fold that scores it with the axis leaves its axis score exactly as it was."""
+    first, _ = study
+    datalist = load_datalist(tiny_cohort)
+    subject = next(s for s in datalist["subjects"] if not s["healthy"])
+    own = axis_fold(subject["id"], len(datalist["folds"]))
+    labelled = json.loads((first / "labelled_datalist.json").read_text())
+    assert subject["id"] not in labelled["folds"][own]["train"]  # its own fold never saw its label
+    assert all(subject["id"] in split["train"] for k, split in enumerate(labelled["folds"]) if k != own)
+    original = pd.read_csv(first / "report" / "per_subject_scores.csv")
+    rows = original[(original["id"] == subject["id"]) & original["axis_score"].notna()]
+    assert list(rows["cv_fold"]) == [own]  # only the fold whose axis it did not label scores it on the axis
+
+    flipped = tmp_path / "flipped"
+    shutil.copytree(tiny_cohort, flipped)
+    datalist["subjects"] = [dict(s, healthy=True) if s["id"] == subject["id"] else s for s in datalist["subjects"]]
+    (flipped / "datalist.json").write_text(json.dumps(datalist))
+    args = {**STUDY_ARGS, "dataset_dir": str(flipped), "output_dir": str(tmp_path / "study"), "folds": f"[{own}]"}
+    rerun = run_bundle_cli("scripts", "study", *cli_overrides(args), "--no_report")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    again = json.loads((tmp_path / "study" / f"fold{own}" / f"evaluation_fold{own}" / "scores.json").read_text())
+    score = next(r["axis_score"] for r in again["subjects"] if r["id"] == subject["id"])
+    assert score == pytest.approx(float(rows["axis_score"].iloc[0]), abs=1e-9)

@@ -1,8 +1,9 @@
 """The cross-validation study: for every fold, train on its healthy subjects, score its test subjects, then report.
 
 Each fold runs the bundle's own configs (``train.json``, then ``inference.json`` + ``evaluate.json``) through MONAI's
-``ConfigWorkflow``, in this process or, with ``parallel > 1``, in worker processes. A fold whose scores already exist
-is not run again, so an interrupted study continues where it stopped, and folds can run as separate jobs (on other
+``ConfigWorkflow``, in this process or, with ``parallel > 1``, in worker processes; training reads the cohort's folds
+with their labelled abnormal cases (``folds``), from which it learns the abnormal axis. A fold whose scores already
+exist is not run again, so an interrupted study continues where it stopped, and folds can run as separate jobs (on other
 machines) into one shared study folder: ``study --folds [3] --no_report`` per job, then ``report``. The runs are
 tracked in one MLflow store (an ``mlflow server`` when several machines share the study) as children of a parent run
 that receives the report.
@@ -18,7 +19,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ..datalist import DatalistError, read_datalist
-from ..layout import StudyLayout
+from ..layout import StudyLayout, cohort_datalist
+from .folds import write_labelled_datalist
 from .workflows import config_ids_of, run_workflow
 
 EXPERIMENT = "muscle_shape_inr_anomaly_study"
@@ -53,28 +55,11 @@ def run_fold(fold: int, dataset_dir: str, study_dir: str, tracking_uri: str, ove
     common = fold_overrides(layout, fold, dataset_dir, tracking_uri)
     scoring_ids = config_ids_of(["inference.json", "evaluate.json"])
     start = time.time()
-    run_workflow(["train.json"], "train", run_name=f"fold{fold}_train", **common, **overrides)
+    labelled = str(layout.labelled_datalist())  # the cohort's folds with their labelled abnormal cases
+    run_workflow(["train.json"], "train", run_name=f"fold{fold}_train", datalist=labelled, **common, **overrides)
     scoring = {k: v for k, v in overrides.items() if k in scoring_ids}  # training-only ids stay with training
     run_workflow(["inference.json", "evaluate.json"], "infer", run_name=f"fold{fold}_evaluate", **common, **scoring)
     logger.info("fold %d trained and scored in %.0f s", fold, time.time() - start)
-
-
-def recalibrate_fold(
-    fold: int, dataset_dir: str, source_dir: str, study_dir: str, tracking_uri: str, overrides: dict
-) -> None:
-    """Score one fold of ``source_dir``'s trained models with other fit settings (``overrides``) into ``study_dir``:
-    recalibrate a copy of the fold's model on its validation subjects (train.json + calibrate.json), then score its
-    test subjects with it. Nothing is trained; a fold already scored is skipped."""
-    source, layout = StudyLayout(source_dir), StudyLayout(study_dir)
-    if layout.scored(fold):
-        logger.info("fold %d already scored: %s", fold, layout.scores(fold))
-        return
-    common = {**fold_overrides(layout, fold, dataset_dir, tracking_uri), **overrides}
-    start = time.time()
-    run_workflow(["train.json", "calibrate.json"], "train", source_ckpt=str(source.model(fold)), **common)
-    scoring = {k: v for k, v in common.items() if k in config_ids_of(["inference.json", "evaluate.json"])}
-    run_workflow(["inference.json", "evaluate.json"], "infer", run_name=f"fold{fold}_evaluate", **scoring)
-    logger.info("fold %d recalibrated and scored in %.0f s", fold, time.time() - start)
 
 
 def run_folds(dataset_dir: str, study_dir: str, folds, tracking_uri: str, overrides: dict, parallel: int = 1) -> None:
@@ -119,8 +104,9 @@ def run_study(
     """Run the folds, then (with ``report``) build the report; returns the report's HTML path (or the study folder)."""
     dataset = Path(dataset_dir).resolve()
     study = Path(output_dir).resolve()
-    _, folds = _check_folds(dataset / "datalist.json", folds)
+    _, folds = _check_folds(Path(cohort_datalist(dataset)), folds)
     study.mkdir(parents=True, exist_ok=True)
+    write_labelled_datalist(dataset, StudyLayout(study).labelled_datalist())
     uri = study_tracking_uri(study, tracking_uri)
     run_folds(str(dataset), str(study), folds, uri, {**STUDY_OVERRIDES, **(overrides or {})}, parallel)
     if not report:
@@ -141,11 +127,11 @@ def build_study_report(
     from .report import build_report
 
     dataset, study = Path(dataset_dir).resolve(), Path(output_dir).resolve()
-    datalist, all_folds = _check_folds(dataset / "datalist.json", None)
+    datalist, all_folds = _check_folds(Path(cohort_datalist(dataset)), None)
     layout = StudyLayout(study)
     folds = [f for f in all_folds if layout.scored(f)]
     if not folds:
-        raise DatalistError(f"{study}: no fold of {dataset / 'datalist.json'} has been scored yet; run the study first")
+        raise DatalistError(f"{study}: no fold of {cohort_datalist(dataset)} has been scored yet; run the study first")
     missing = sorted(set(all_folds) - set(folds))
     if missing:
         logger.warning("the report covers folds %s only: folds %s are not scored yet", folds, missing)
@@ -168,5 +154,5 @@ def build_study_report(
             client.log_metric(parent.info.run_id, key, float(value))
     client.log_artifacts(parent.info.run_id, str(layout.report_dir()), "report")
     client.set_terminated(parent.info.run_id)
-    logger.info("study report: %s", layout.report_dir() / "report.html")
-    return layout.report_dir() / "report.html"
+    logger.info("study report: %s", layout.report())
+    return layout.report()

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..datalist import load_split
-from ..layout import StudyLayout
+from ..datalist import load_split, read_datalist
+from ..layout import StudyLayout, cohort_datalist
 from ..scoring import SCORE_LABELS
 from .analysis import abnormal_labels
 from .baselines import BASELINE_LABELS, KNOWS_THE_ANOMALY, score_fold
+from .folds import axis_held_out
 from .statistics import auc_with_ci, roc
 
 METRICS = ("dice", "hd95_mm", "asd_mm", "volume_error_pct")
@@ -25,7 +26,7 @@ METRICS = ("dice", "hd95_mm", "asd_mm", "volume_error_pct")
 def load_scores(layout: StudyLayout, folds: list[int], dataset_dir: Path, label: int) -> pd.DataFrame:
     """All folds' test rows, with the fold's calibration and the baselines' scores of the same subjects."""
     frames = []
-    datalist = dataset_dir / "datalist.json"
+    datalist = Path(cohort_datalist(dataset_dir))
     for fold in folds:
         document = json.loads(layout.scores(fold).read_text())
         calibration = document.get("calibration") or {}
@@ -41,6 +42,18 @@ def load_scores(layout: StudyLayout, folds: list[int], dataset_dir: Path, label:
         frames.append(rows.merge(baselines, on="id").assign(cv_fold=fold))
     table = pd.concat(frames, ignore_index=True)
     table["positive"] = abnormal_labels(table.to_dict("records"))
+    return held_out_axis_scores(table, len(read_datalist(datalist)["folds"]))
+
+
+def held_out_axis_scores(table: pd.DataFrame, num_folds: int) -> pd.DataFrame:
+    """Keep each subject's abnormal-axis score only from folds whose axis its own label did not help build
+    (``folds.axis_held_out``); elsewhere it is blanked, so that no figure rests on a subject's own label."""
+    columns = [c for c in table.columns if c.startswith("axis_score")]
+    if not columns:
+        return table
+    keep = [axis_held_out(r.id, r.positive == 0, r.cv_fold, num_folds) for r in table.itertuples()]
+    table = table.astype(dict.fromkeys(columns, float))  # a blanked decision is NaN, not False
+    table.loc[~np.array(keep), columns] = np.nan
     return table
 
 
