@@ -8,8 +8,8 @@ A *benchmark cohort* (one kind of cohort, one generator seed) is two draws of th
 
 Both live in one folder with one datalist of one fold (``train``, ``val``, ``test``), so that the bundle's own configs
 train and score them unchanged. Ensemble members are models trained with the configs' defaults and seeds 0, 1, ...;
-each member is scored on the test subjects and, for scores computed outside the bundle, on the validation subjects
-(its healthy reference). Everything already done in the work folder is reused.
+each member is scored on the test subjects, and so are ensembles of the first K members (assembled and calibrated on the
+validation subjects by the bundle). Everything already done in the work folder is reused.
 """
 
 from __future__ import annotations
@@ -135,3 +135,15 @@ def recalibrate_member(dataset: Path, source_model: Path, out_models: Path, over
         tracking_uri=sqlite_tracking_uri(out_models.parent / "mlruns.db"),
         **overrides,
     )
+
+
+def build_member_ensemble(dataset: Path, run_dir: Path, size: int) -> Path:
+    """The ensemble of members 0 .. size-1, assembled and calibrated on the validation subjects (``python -m scripts
+    ensemble``); its model file."""
+    from scripts.assemble import build_ensemble
+
+    model = run_dir / f"ensemble{size}" / "models" / "model.pt"
+    if not model.is_file():
+        members = [str(member_dir(run_dir, m) / "models" / "model.pt") for m in range(size)]
+        build_ensemble(members, str(dataset), str(model.parent), fold=0)
+    return model

@@ -17,7 +17,10 @@ from pathlib import Path
 
 from .files import WRITE_SUFFIX, image_suffix, safe_id
 
+DATALIST_FILE = "datalist.json"
+LABELLED_DATALIST_FILE = "labelled_datalist.json"
 MODEL_FILE = "model.pt"
+ASSEMBLED_FILE = "ensemble_uncalibrated.pt"
 FINAL_CHECKPOINT = "model_final.pt"
 PERIODIC_CHECKPOINT = "checkpoint_epoch={global_step}.{ext}"
 PERIODIC_CHECKPOINT_GLOB = "checkpoint_epoch=*.pt"
@@ -29,8 +32,18 @@ TRACKING_DB = "mlruns.db"
 SUBJECT_LABELMAPS = ("recon", "anomaly_map")
 
 
+def cohort_datalist(dataset_dir: str | os.PathLike) -> str:
+    """A cohort folder's datalist (subjects and folds): what makes a folder a cohort rather than a pile of files."""
+    return str(Path(dataset_dir) / DATALIST_FILE)
+
+
 def model_file(ckpt_dir: str | os.PathLike) -> str:
     return str(Path(ckpt_dir) / MODEL_FILE)
+
+
+def assembled_file(ckpt_dir: str | os.PathLike) -> Path:
+    """An ensemble assembled from its members, before its calibration writes the model file beside it."""
+    return Path(ckpt_dir) / ASSEMBLED_FILE
 
 
 def training_curves(output_dir: str | os.PathLike) -> str:
@@ -62,6 +75,11 @@ def tracking_db(output_dir: str | os.PathLike) -> Path:
     return Path(output_dir) / TRACKING_DB
 
 
+def tracking_db_path(output_dir: str) -> str:
+    """The embedded MLflow store of a run's output folder, as the configs' ``tracking_uri`` takes it."""
+    return str(tracking_db(output_dir))
+
+
 class StudyLayout:
     """The folders of a cross-validation study (see the module docstring)."""
 
@@ -88,6 +106,13 @@ class StudyLayout:
 
     def report_dir(self) -> Path:
         return self.root / "report"
+
+    def report(self) -> Path:
+        return Path(summary_page(self.report_dir()))
+
+    def labelled_datalist(self) -> Path:
+        """The cohort's datalist with every fold's labelled abnormal cases (``study.folds``), for training."""
+        return self.root / LABELLED_DATALIST_FILE
 
     def tracking_db(self) -> Path:
         return tracking_db(self.root)

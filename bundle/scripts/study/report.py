@@ -6,29 +6,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from .. import figures
-from ..checkpoints import load_checkpoint
+from ..calibration import normal_threshold
 from ..files import write_json
 from ..layout import StudyLayout, SubjectFiles
-from ..networks import LatentTable
 from ..summary_page import subject_view
 from ..views3d import views_html
 from .analysis import PUBLISHED_DICE_THRESHOLD, codes_lda, detection, group_order, roc_figure
+from .folds import axis_held_out
 from .learned_shape import learned_shapes
 from .report_html import write_html
-from .statistics import group_effect, threshold_performance
+from .statistics import delong_test, group_effect, threshold_performance
 from .tables import METRICS, auc_table, load_scores, metrics_by_group, score_columns, subject_means, write_tables
 
 
 def fold_codes(layout: StudyLayout, fold: int, test_ids: list[str], groups_by_id: dict[str, str]):
-    """A fold's training codes (its latent table) and its test subjects' fitted codes, with their groups."""
-    table = LatentTable.from_state_dict(load_checkpoint(layout.model(fold), map_location="cpu")["latent_table"])
+    """The fitted codes of a fold's held-out test subjects (none of them trained the fold's model or labelled its
+    abnormal axis), with their groups."""
     files = SubjectFiles(layout.scores_dir(fold))
-    codes = list(table.vectors.numpy()) + [np.load(files.code(subject)) for subject in test_ids]
-    groups = [groups_by_id[i] for i in table.case_ids] + [groups_by_id[i] for i in test_ids]
-    return np.stack(codes), groups
+    return np.stack([np.load(files.code(subject)) for subject in test_ids]), [groups_by_id[i] for i in test_ids]
 
 
 def decision_rules(table: pd.DataFrame) -> list[dict]:
@@ -46,7 +43,7 @@ def decision_rules(table: pd.DataFrame) -> list[dict]:
         },
     ]
     if f"{decision}_z" in table:
-        cut = float(norm.ppf(level))
+        cut = normal_threshold(level)
         rule = f"decision score ({decision}) above its healthy {level:.0%} threshold (z > {cut:.3f})"
         rules.append({"rule": rule, **threshold_performance(table["positive"], table[f"{decision}_z"], cut)})
     return rules
@@ -74,10 +71,13 @@ def build_report(layout: StudyLayout, folds: list[int], datalist: dict, dataset_
 
     groups_by_id = {s["id"]: s["group"] for s in datalist["subjects"]}
     lda_rows = []
+    held_out = table.assign(
+        keep=[axis_held_out(r.id, r.positive == 0, r.cv_fold, len(datalist["folds"])) for r in table.itertuples()]
+    )
     for fold in folds:
-        test_ids = list(table.loc[table["cv_fold"] == fold, "id"])
+        test_ids = list(held_out.loc[(held_out["cv_fold"] == fold) & held_out["keep"], "id"])
         codes, groups = fold_codes(layout, fold, test_ids, groups_by_id)
-        title = f"fold {fold}: LDA of training and test codes"
+        title = f"fold {fold}: LDA of held-out test codes"
         lda = codes_lda(codes, groups, colours, out / f"lda_fold{fold}.png", title, n_permutations=200)
         variance = float(np.sum(lda["pca_explained_variance"][:3]))
         lda_rows.append({"cv_fold": fold, "fisher_score": lda["fisher_score"], "p_value": lda["p_value"]})
@@ -86,6 +86,7 @@ def build_report(layout: StudyLayout, folds: list[int], datalist: dict, dataset_
     summary = metrics_by_group(table)
     write_tables(out, table, summary, aucs, rules, effect, lda_rows)
     headline = headline_figures(table, aucs, rules, effect, lda_rows, order)
+    headline.update(decision_against_baseline(per_subject, aucs, columns, str(table["decision_score"].iloc[0])))
     write_json(headline, out / "headline.json")
     shapes = shape_views(layout, folds[0], table, order, out)
     write_html(out, headline, aucs, rules, effect, lda_rows, summary, order, shapes)
@@ -113,6 +114,28 @@ def shape_views(layout: StudyLayout, fold: int, table: pd.DataFrame, order: list
     return views_html(views)
 
 
+def decision_against_baseline(per_subject: pd.DataFrame, aucs: pd.DataFrame, columns: dict, decision: str) -> dict:
+    """The decision score beside the best baseline on the same subjects: both AUCs and a paired DeLong test."""
+    baseline = aucs[aucs["kind"] == "baseline"].sort_values("auc").iloc[-1]
+    if decision not in columns or decision not in set(aucs["column"]):
+        return {"decision_score": decision, "best_baseline": baseline["score"]}
+    ours = aucs.set_index("column").loc[decision]
+    test = delong_test(
+        per_subject["positive"], per_subject[columns[decision][0]], per_subject[columns[baseline["column"]][0]]
+    )
+    return {
+        "decision_score": decision,
+        "decision_score_label": columns[decision][1],
+        "auc_decision": float(ours["auc"]),
+        "auc_decision_ci": [float(ours["ci_low"]), float(ours["ci_high"])],
+        "best_baseline": baseline["score"],
+        "auc_best_baseline": float(baseline["auc"]),
+        "decision_minus_baseline": test["difference"],
+        "delong_p": test["p_value"],
+        "baseline_wins": bool(baseline["auc"] > ours["auc"]),
+    }
+
+
 def headline_figures(table, aucs, rules, effect, lda_rows, order) -> dict:
     headline = {f"mean_dice_{g}": float(table.loc[table["group"] == g, "dice"].mean()) for g in order}
     headline.update({f"auc_{row.column}": float(row.auc) for row in aucs.itertuples()})
@@ -121,7 +144,6 @@ def headline_figures(table, aucs, rules, effect, lda_rows, order) -> dict:
     headline.update(
         best_shape_score=best_shape["score"],
         best_baseline=best_baseline["score"],
-        baseline_wins=bool(best_baseline["auc"] > best_shape["auc"]),
         folds=sorted(int(f) for f in table["cv_fold"].unique()),
     )
     headline["lda_p_value_max"] = float(max(r["p_value"] for r in lda_rows))

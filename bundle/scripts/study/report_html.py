@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..files import atomic_path
+from ..layout import summary_page
 
 
 def _image(path: Path, caption: str) -> str:
@@ -23,19 +24,30 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="table")
 
 
+def _verdict(headline: dict) -> str:
+    """Which decides, and whether it beats the best baseline on the same subjects (paired DeLong test)."""
+    if "auc_decision" not in headline:
+        decision, baseline = headline["decision_score"], headline["best_baseline"]
+        return f"The decision score ({decision}) was not scored; the best baseline is {baseline}."
+    low, high = headline["auc_decision_ci"]
+    decides = (
+        f"The decision score, {headline['decision_score_label']}, reaches AUC {headline['auc_decision']:.3f} "
+        f"[{low:.3f}, {high:.3f}]; the best baseline, {headline['best_baseline']}, {headline['auc_best_baseline']:.3f}"
+    )
+    difference, p = headline["decision_minus_baseline"], headline["delong_p"]
+    if p >= 0.05:
+        outcome = "no difference the test can resolve"
+    else:
+        outcome = "the decision score is better" if difference > 0 else "the baseline is better"
+    return f"{decides} (difference {difference:+.3f}, paired DeLong p = {p:.3g}: {outcome})."
+
+
 def _headline_sentence(headline: dict, aucs: pd.DataFrame, order: list[str]) -> str:
     dice = ", ".join(f"{g} {headline[f'mean_dice_{g}']:.3f}" for g in order if f"mean_dice_{g}" in headline)
     shape = aucs[aucs["kind"] == "shape model"].sort_values("auc").iloc[-1]
-    baseline = aucs[aucs["kind"] == "baseline"].sort_values("auc").iloc[-1]
-    verdict = (
-        f"A baseline wins: {baseline.score} (AUC {baseline.auc:.3f}) beats the best shape-model score."
-        if headline["baseline_wins"]
-        else f"The shape model wins: its best score beats the best baseline, {baseline.score} (AUC {baseline.auc:.3f})."
-    )
     return (
-        f"Mean reconstruction Dice per group: {dice}. Best shape-model score: {shape.score}, AUC {shape.auc:.3f} "
-        f"[{shape.ci_low:.3f}, {shape.ci_high:.3f}]. {verdict} Largest LDA permutation p-value over folds: "
-        f"{headline['lda_p_value_max']:.3g}."
+        f"Mean reconstruction Dice per group: {dice}. {_verdict(headline)} Best shape-model score: {shape.score}, AUC "
+        f"{shape.auc:.3f}. Largest LDA permutation p-value over folds: {headline['lda_p_value_max']:.3g}."
     )
 
 
@@ -105,7 +117,7 @@ def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary,
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Study report</title><style>{style}</style>"
         f"</head><body>{''.join(sections)}</body></html>"
     )
-    path = out / "report.html"
+    path = Path(summary_page(out))
     with atomic_path(path) as tmp:
         tmp.write_text(page)
     return path

@@ -22,6 +22,7 @@ from nibabel import orientations
 from tqdm import tqdm
 
 from ..files import WRITE_SUFFIX, write_csv, write_json, write_labelmap
+from ..layout import cohort_datalist
 from ..runtime import interactive
 from . import phantoms
 from .realism import SUBSLICES_PER_SLAB, SegmentationRealism, SliceJitter, fov_window, slab_offsets
@@ -206,14 +207,14 @@ def generate_cohort(
         "folds": fold_splits(subjects, num_folds),
     }
     write_csv(truth, out / "ground_truth.csv")
-    path = write_json(datalist, out / "datalist.json")
+    path = write_json(datalist, cohort_datalist(out))
     logger.info("wrote %d subjects to %s", len(subjects), out)
     return path
 
 
 def ensure_demo_cohort(dataset_dir: str | os.PathLike, **kwargs) -> Path:
     """Generate the default demo cohort into ``dataset_dir`` unless its datalist already exists."""
-    datalist = Path(dataset_dir) / "datalist.json"
+    datalist = Path(cohort_datalist(dataset_dir))
     if datalist.exists():
         return datalist
     logger.info("generating the demo cohort in %s", dataset_dir)
