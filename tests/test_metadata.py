@@ -63,3 +63,10 @@ def test_every_requirement_is_pinned_and_agrees_with_the_constraints():
                 assert "==" in line, f"{path.name}: {line!r} is not pinned"
         for name, version in _pins(path).items():
             assert constraints.get(name) == version, f"{name}=={version} disagrees with constraints.txt"
+
+
+def test_the_project_and_the_bundle_have_one_version():
+    import tomllib
+
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["version"] == json.loads((BUNDLE_ROOT / "configs" / "metadata.json").read_text())["version"]
