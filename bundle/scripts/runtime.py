@@ -1,8 +1,8 @@
 """What a bundle process sets up when it starts (a workflow's first ``initialize`` step, or the command line).
 
 Nothing here runs at import: importing ``scripts`` changes no global state. ``prepare_process`` installs the one-line
-reporting of input errors and keeps the deprecation notices of the bundle's dependencies, which a user can do nothing
-about, out of their logs.
+reporting of input errors, keeps the deprecation notices of the bundle's dependencies, which a user can do nothing
+about, out of their logs, and refuses overrides that nothing would read.
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ DEPENDENCIES = r"(monai|mlflow|ignite|torch|sklearn|scipy|pandas|statsmodels|itk
 
 
 def prepare_process() -> None:
-    """Install the error reporting and silence dependencies' deprecation notices (idempotent)."""
+    """Install the error reporting, silence dependencies' deprecation notices and refuse command-line overrides that no
+    config of the run declares (``overrides``); idempotent."""
+    from .overrides import check_overrides
+
     install_excepthook()
+    check_overrides()
     for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
         warnings.filterwarnings("ignore", category=category, module=DEPENDENCIES + r"(\..*)?$")
 
