@@ -1,4 +1,4 @@
-"""Surface meshes for 3D Slicer and ParaView: VTK (meshio) with the deviation as point data, PLY (plyfile) in colour.
+"""Surface meshes for 3D Slicer and ParaView: VTK (meshio) with the deviation as point data, PLY in colour.
 
 Vertices are written in LPS millimetres, the convention 3D Slicer assumes for model files, and the files say so where
 the format allows it (``SPACE=LPS`` in the legacy VTK header and in a PLY comment, as Slicer writes them), so that a
@@ -56,37 +56,37 @@ def read_vtk(path: str | os.PathLike) -> tuple[Surface, dict[str, np.ndarray]]:
     return Surface(np.asarray(mesh.points, dtype=np.float64) * RAS_TO_LPS, faces), dict(mesh.point_data)
 
 
-def write_ply(path: str | os.PathLike, surface: Surface, deviation: np.ndarray) -> Path:
-    """A binary PLY with the signed deviation as vertex colour (and as a ``deviation_mm`` property)."""
-    from plyfile import PlyData, PlyElement
+PLY_VERTEX = np.dtype(
+    [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1"), ("deviation_mm", "<f4")]
+)
+PLY_FACE = np.dtype([("count", "u1"), ("vertex_indices", "<i4", (3,))])
+PLY_TYPES = {"f4": "float", "u1": "uchar", "i4": "int"}
 
+
+def write_ply(path: str | os.PathLike, surface: Surface, deviation: np.ndarray) -> Path:
+    """A binary little-endian PLY with the signed deviation as vertex colour (and as a ``deviation_mm`` property),
+    written from whole arrays: one header, then every vertex and every face record as one block of bytes."""
     colours = deviation_colours(deviation)
-    vertices = np.empty(
-        len(surface.vertices),
-        dtype=[
-            ("x", "f4"),
-            ("y", "f4"),
-            ("z", "f4"),
-            ("red", "u1"),
-            ("green", "u1"),
-            ("blue", "u1"),
-            ("deviation_mm", "f4"),
-        ],
-    )
+    vertices = np.empty(len(surface.vertices), dtype=PLY_VERTEX)
     lps = surface.vertices * RAS_TO_LPS
     for axis, name in enumerate("xyz"):
         vertices[name] = lps[:, axis]
     for channel, name in enumerate(("red", "green", "blue")):
         vertices[name] = colours[:, channel]
     vertices["deviation_mm"] = deviation
-    faces = np.empty(len(surface.faces), dtype=[("vertex_indices", "i4", (3,))])
-    faces["vertex_indices"] = surface.faces
+    faces = np.empty(len(surface.faces), dtype=PLY_FACE)
+    faces["count"], faces["vertex_indices"] = 3, surface.faces
     comments = [
         SPACE_TAG,
         f"colour: distance to the normal shape, red = missing, blue = extra tissue, full at {DEVIATION_LIMIT_MM} mm",
     ]
-    data = PlyData([PlyElement.describe(vertices, "vertex"), PlyElement.describe(faces, "face")], comments=comments)
+    header = ["ply", "format binary_little_endian 1.0", *(f"comment {c}" for c in comments)]
+    header += [f"element vertex {len(vertices)}"]
+    header += [f"property {PLY_TYPES[vertices.dtype[name].str[1:]]} {name}" for name in vertices.dtype.names]
+    header += [f"element face {len(faces)}", "property list uchar int vertex_indices", "end_header"]
     path = Path(path)
-    with atomic_path(path) as tmp:
-        data.write(str(tmp))
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+        stream.write(("\n".join(header) + "\n").encode("ascii"))
+        stream.write(vertices.tobytes())
+        stream.write(faces.tobytes())
     return path

@@ -20,6 +20,7 @@ from .decoding import decode_coarse_to_fine, decode_dense
 from .deviation import SURFACE_SMOOTHING_MM, ShapeFrame, SurfaceDeviation, vertex_deviation
 from .ensemble import inside
 from .files import write_labelmap
+from .geometry import crop_around, voxel_spacing
 from .layout import SubjectFiles
 from .metrics import reconstruction_metrics, surface_scores
 from .networks import OccupancyDecoder
@@ -186,7 +187,10 @@ class ScoreSubjectd(MapTransform):
         if region is not None:
             row["observed_fraction"] = float((recon & region).sum() / recon.sum()) if recon.any() else float("nan")
             mask, recon = mask & region, recon & region
-        affine = d[mask_key].affine
+        # every measurement below is in world coordinates: made on the box around both shapes, wide enough for the
+        # distance transforms and the smoothing, it is the same as on the whole grid and much cheaper on a large one
+        margin = 2 + int(np.ceil(4 * self.smooth_mm / voxel_spacing(d[mask_key].affine).min()))
+        (mask, recon, whole), affine = crop_around([mask, recon, whole], d[mask_key].affine, margin)
         metrics = reconstruction_metrics(mask, recon, affine)
         row.update(metrics)
         row["recon_score"] = 1.0 - metrics["dice"]
