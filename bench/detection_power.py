@@ -45,17 +45,18 @@ VARIANTS = {
 ENSEMBLE_SIZES = (1, 3, 5)
 
 
-def run_cohort(work: Path, cohort: str, seed: int, members: int, variants: list[str]) -> dict:
+def run_cohort(work: Path, cohort: str, seed: int, members: int, variants: list[str], score_members: bool) -> dict:
     """Train, score and compare one cohort and seed; every figure of it."""
     dataset = benchmark_cohort(work / "cohorts" / f"{cohort}_seed{seed}", seed, COHORTS[cohort])
     run_dir = work / "runs" / f"{cohort}_seed{seed}"
     tables, timings, training = [], [], []
     for member in range(members):
         training.append(train_member(dataset, run_dir, member))
-        model = member_dir(run_dir, member) / "models" / "model.pt"
-        timings.append(score_member(dataset, model, member_dir(run_dir, member) / "test"))
-        tables.append(member_table(member_dir(run_dir, member) / "test"))
-        print(f"{cohort} seed {seed}: member {member} scored", flush=True)
+        if member == 0 or score_members:  # the others only as parts of the ensembles, unless asked for
+            model = member_dir(run_dir, member) / "models" / "model.pt"
+            timings.append(score_member(dataset, model, member_dir(run_dir, member) / "test"))
+            tables.append(member_table(member_dir(run_dir, member) / "test"))
+            print(f"{cohort} seed {seed}: member {member} scored", flush=True)
     baselines = baseline_table(dataset, run_dir / "baselines.csv")
     columns = bundle_scores(tables[0])
     out = {"training_seconds": [t for t in training if t > 0]}
@@ -72,7 +73,7 @@ def run_cohort(work: Path, cohort: str, seed: int, members: int, variants: list[
             **dice_by_status(table),
             "seconds_per_subject": timing["seconds_per_subject"],
         }
-        if size > 1:  # the alternative: each member's calibrated scores, averaged
+        if size > 1 and len(tables) >= size:  # the alternative: each member's calibrated scores, averaged
             table = ensemble(tables[:size], columns).merge(baselines, on="id")
             out[f"mean_of_members_{size}"] = {**compare(table, columns), **dice_by_status(table)}
     singles = [compare(t.merge(baselines, on="id"), columns) for t in tables]
@@ -115,6 +116,7 @@ def main() -> None:
     parser.add_argument("--cohorts", default=",".join(COHORTS))
     parser.add_argument("--members", type=int, default=5, help="ensemble members trained per cohort and seed")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="fit variants on the tuning seeds ('' for none)")
+    parser.add_argument("--score_members", action="store_true", help="score every member alone too, not only member 0")
     parser.add_argument("--work_dir", type=Path, default=RESULTS / "detection_power")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
@@ -126,7 +128,9 @@ def main() -> None:
     for seed in tuning + held_out:
         for cohort in args.cohorts.split(","):
             chosen = variants if seed in tuning else []
-            results[f"{cohort}_seed{seed}"] = run_cohort(args.work_dir, cohort, seed, args.members, chosen)
+            results[f"{cohort}_seed{seed}"] = run_cohort(
+                args.work_dir, cohort, seed, args.members, chosen, args.score_members
+            )
     figures = {
         "bundle_version": json.loads((BUNDLE / "configs" / "metadata.json").read_text())["version"],
         "cohorts": COHORTS,

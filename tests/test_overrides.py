@@ -33,6 +33,7 @@ def test_declared_ids_nested_ids_and_other_commands_pass():
     check_overrides(
         [*RUN, "--config_file", TRAIN_AND_CALIBRATE, "--network_def#hidden_dim", "64", "--source_ckpt", "m.pt"]
     )
+    check_overrides([*RUN, "--config_file", INFERENCE, "--save_execute_config", "false"])  # read by MONAI itself
     check_overrides(["/somewhere/scripts/__main__.py", "study", "--anything", "1"])  # the study checks its own
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from .errors import InputError
 
 RUN_OPTIONS = ("run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking", "args_file")
+MONAI_IDS = ("save_execute_config", "workflow_type", "properties_path")  # read by MONAI's workflow, not by a config
 
 
 class UndeclaredOverrideError(InputError):
@@ -68,7 +69,7 @@ def check_overrides(argv: list[str] | None = None) -> None:
     files, overrides = found
     known = declared_ids(files)
     for key in overrides:
-        if key in known or key.startswith("_meta_"):
+        if key in known or key in MONAI_IDS or key.startswith("_meta_"):
             continue
         close = difflib.get_close_matches(key, sorted(i for i in known if "#" not in i), n=1)
         hint = f" (did you mean --{close[0]}?)" if close else ""
