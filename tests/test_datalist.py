@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from scripts.datalist import DatalistError, inference_items, read_datalist, read_observation_file
+from scripts.datalist import DatalistError, read_datalist
+from scripts.inputs import inference_items, read_observation_file
 
 
 def test_an_observation_file_names_subjects_by_id_or_file_name(tmp_path):

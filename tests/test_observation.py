@@ -223,7 +223,8 @@ def oblique_ellipsoid_file(tmp_path_factory) -> tuple:
 def test_every_observation_reconstructs_and_scores_on_the_input_grid(oblique_ellipsoid_file, mode):
     """Fit, decode and score in each mode: the reconstruction, the observed region and the anomaly map all lie on the
     file's own grid; the whole ellipsoid comes back from what was observed; scores are taken where it was seen."""
-    from scripts.postprocessing import AnomalyMapd, DecodeLatentd, ScoreSubjectd
+    from scripts.outputs import AnomalyMapd
+    from scripts.postprocessing import DecodeLatentd, ScoreSubjectd
 
     path, inside, shape = oblique_ellipsoid_file
     item = {"id": "oblique", "image": str(path)}

@@ -8,7 +8,8 @@ import pytest
 import torch
 from monai.data import MetaTensor, decollate_batch, pad_list_data_collate
 
-from scripts.postprocessing import EXTRA, MISSING, AnomalyMapd, CropToSpatialShaped, SaveLabelmapd
+from scripts.outputs import EXTRA, MISSING, AnomalyMapd, SaveLabelmapd
+from scripts.postprocessing import CropToSpatialShaped
 
 
 def _label(shape, name="in.nii.gz", affine=None):

@@ -171,7 +171,7 @@ def test_islands_are_reported_and_removed_and_specks_refused():
 
 
 def test_an_entry_named_like_a_labelmap_is_listed_and_refused(tmp_path):
-    from scripts.datalist import list_labelmaps
+    from scripts.inputs import list_labelmaps
 
     (tmp_path / "folder.nii.gz").mkdir()
     items = list_labelmaps(tmp_path)

@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 from .errors import InputError
-from .files import IMAGE_SUFFIXES, image_stem, safe_id
-from .layout import cohort_datalist
+from .files import safe_id
 
 SPLITS = ("train", "val", "test")
 CALIBRATION, AXIS = "calibration", "axis"  # what a subject fitted in validation or calibration is for (its ``role``)
@@ -18,7 +17,7 @@ class DatalistError(InputError):
     """A datalist that cannot be used; the message names the file."""
 
 
-def _read_json(path: Path, what: str):
+def read_json(path: Path, what: str):
     """The JSON document in ``path``, or one line naming the file when it is missing or not JSON."""
     if not path.is_file():
         raise DatalistError(f"{path}: {what} not found")
@@ -30,7 +29,7 @@ def _read_json(path: Path, what: str):
 
 def read_datalist(path: str | os.PathLike) -> dict:
     path = Path(path)
-    datalist = _read_json(path, "datalist")
+    datalist = read_json(path, "datalist")
     if not isinstance(datalist, dict) or not all(isinstance(datalist.get(key), list) for key in ("subjects", "folds")):
         raise DatalistError(f"{path}: expected 'subjects' and 'folds' lists (see scripts/synthetic/cohort.py)")
     return datalist
@@ -116,93 +115,3 @@ def validation_items(datalist_path: str | os.PathLike, fold: int, abnormal_axis:
     if abnormal_axis is False or cases < MIN_CASES:
         return calibration
     return calibration + [{k: v for k, v in item.items() if k != "case_index"} | {"role": AXIS} for item in train]
-
-
-def list_labelmaps(folder: str | os.PathLike) -> list[dict]:
-    """Every entry directly in ``folder`` named like a labelmap, as items ``{"id", "image"}`` sorted by name.
-
-    An entry that only looks like one (a folder called ``x.nii.gz``, a broken link) is listed too, so that the
-    workflow reports it among the unusable inputs instead of ignoring it silently. Hidden files are not inputs.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatalistError(f"{folder}: input folder not found")
-    items, seen = [], {}
-    for path in sorted(folder.iterdir()):
-        if path.name.lower().endswith(IMAGE_SUFFIXES) and not path.name.startswith("."):
-            subject_id = safe_id(image_stem(path))
-            if subject_id in seen:
-                raise DatalistError(f"{path}: subject id {subject_id!r} already used by {seen[subject_id]}")
-            seen[subject_id] = path
-            items.append({"id": subject_id, "image": str(path.resolve())})
-    if not items:
-        raise DatalistError(f"{folder}: no labelmap ({', '.join(IMAGE_SUFFIXES)}) found")
-    return items
-
-
-def file_items(files: list[str]) -> list[dict]:
-    """Items for an explicit list of labelmap files; ids from the file names (which must then be unique)."""
-    items, seen = [], {}
-    for file in files:
-        path = Path(file)
-        subject_id = safe_id(image_stem(path))
-        if subject_id in seen:
-            raise DatalistError(f"{path}: subject id {subject_id!r} already used by {seen[subject_id]}")
-        seen[subject_id] = path
-        items.append({"id": subject_id, "image": str(path.resolve())})
-    if not items:
-        raise DatalistError("the list of input files is empty")
-    return items
-
-
-def read_observation_file(path: str | os.PathLike) -> dict:
-    """Segmented slices per subject, ``{subject id or file name: {axis: [voxel indices]}}``, for ``given`` mode."""
-    path = Path(path)
-    slices = _read_json(path, "observation file")
-    if not isinstance(slices, dict) or not slices:
-        raise DatalistError(f"{path}: expected {{subject id: {{axis: [slice indices]}}}} with at least one subject")
-
-    def subject(name: str) -> str:  # "Y_000" or "Y_000.nii.gz" name the same subject
-        return safe_id(image_stem(Path(name)) if name.lower().endswith(IMAGE_SUFFIXES) else name)
-
-    return {subject(str(name)): spec for name, spec in slices.items()}
-
-
-def inference_items(
-    dataset_dir: str,
-    fold: int = 0,
-    split: str = "test",
-    files: list[str] | None = None,
-    observation_file: str | None = None,
-    observation: str = "full",
-) -> list[dict]:
-    """What inference reads: ``files`` if given; else a cohort folder (with ``datalist.json``) gives the fold's
-    split, and any other folder all of its labelmaps. ``observation_file`` adds each subject's segmented slices
-    (``observed_slices``), which only the ``given`` observation reads: with any other, it is refused."""
-    if observation_file is not None and observation != "given":
-        raise DatalistError(
-            f"{observation_file}: an observation file lists segmented slices, but the observation is {observation!r}; "
-            "pass --observation given (with a model calibrated for it) or drop --observation_file"
-        )
-    if files is not None:
-        items = file_items(list(files))
-    else:
-        datalist = Path(cohort_datalist(dataset_dir))
-        items = load_split(datalist, fold, split) if datalist.is_file() else list_labelmaps(dataset_dir)
-    if observation_file is not None:
-        slices = read_observation_file(observation_file)
-        items = [dict(item, observed_slices=slices[item["id"]]) if item["id"] in slices else item for item in items]
-    return items
-
-
-def calibration_items(dataset_dir: str, fold: int = 0, abnormal_axis: bool | None = None) -> list[dict]:
-    """Subjects to calibrate a trained model on, from any cohort of any size: a cohort folder (with ``datalist.json``)
-    gives what validation fits (``validation_items``: the fold's validation subjects, and its training subjects when
-    some are labelled abnormal); any other folder, every labelmap in it, all taken as healthy. The model's own codes
-    and decoder are not touched, so the cohort need not be the one it was trained on."""
-    datalist = Path(cohort_datalist(dataset_dir))
-    if datalist.is_file():
-        return validation_items(datalist, fold, abnormal_axis)
-    if abnormal_axis:
-        raise DatalistError(f"{dataset_dir}: --abnormal_axis true needs a datalist.json that marks abnormal subjects")
-    return [dict(item, healthy=True, role=CALIBRATION) for item in list_labelmaps(dataset_dir)]

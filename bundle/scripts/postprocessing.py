@@ -1,4 +1,4 @@
-"""Per-subject postprocessing after a fit: reconstruction on the input's grid, raw scores, anomaly map, files.
+"""Per-subject postprocessing after a fit: reconstruction on the input's grid and raw scores (``outputs`` writes them).
 
 These run on decollated items in ``SupervisedEvaluator``'s ``postprocessing``. Each item holds the fit (``pred``,
 a dict from ``LatentFitInferer``), the input mask on its own grid (``label``, padded at the end by the collate
@@ -19,14 +19,11 @@ from monai.transforms import MapTransform
 from .decoding import decode_coarse_to_fine, decode_dense
 from .deviation import SURFACE_SMOOTHING_MM, ShapeFrame, SurfaceDeviation, vertex_deviation
 from .ensemble import inside
-from .files import write_labelmap
 from .geometry import crop_around, voxel_spacing
-from .layout import SubjectFiles
 from .metrics import reconstruction_metrics, surface_scores
 from .networks import OccupancyDecoder
 from .sections import flattening_profile
 
-MISSING, EXTRA = 1, 2  # anomaly map labels: tissue the healthy shape has but the input lacks, and the reverse
 OBSERVED_KEY = "label_observed"  # the observed voxels of the input's grid, under a partial observation
 
 
@@ -105,36 +102,6 @@ def observed_region(data: Mapping, key: str = OBSERVED_KEY) -> np.ndarray | None
     return None if region is None else np.asarray(torch.as_tensor(region)[0].cpu(), dtype=bool)
 
 
-class AnomalyMapd(MapTransform):
-    """Where input and reconstruction disagree: 1 = missing tissue (expected, absent), 2 = extra tissue.
-
-    Under a partial observation only observed voxels can disagree; the rest of the map is 0.
-    """
-
-    def __init__(
-        self,
-        keys: KeysCollection = ("label", "recon"),
-        output_key: str = "anomaly_map",
-        observed_key: str = OBSERVED_KEY,
-    ) -> None:
-        super().__init__(keys)
-        self.output_key, self.observed_key = output_key, observed_key
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        mask_key, recon_key = self.keys
-        observed = torch.as_tensor(d[mask_key]).bool()
-        expected = torch.as_tensor(d[recon_key]).bool()
-        region = observed_region(d, self.observed_key)
-        if region is not None:
-            expected = expected & torch.from_numpy(region)[None]
-        labels = torch.zeros(observed.shape, dtype=torch.uint8)
-        labels[expected & ~observed] = MISSING
-        labels[observed & ~expected] = EXTRA
-        d[self.output_key] = MetaTensor(labels, meta=dict(d[mask_key].meta))
-        return d
-
-
 class ScoreSubjectd(MapTransform):
     """Metrics and raw anomaly scores of one subject as a flat dict under ``output_key`` (one row of scores.csv).
 
@@ -206,20 +173,4 @@ class ScoreSubjectd(MapTransform):
             if name in fit:
                 row[name] = float(fit[name])
         d[self.output_key] = row
-        return d
-
-
-class SaveLabelmapd(MapTransform):
-    """Write labelmaps where ``layout.SubjectFiles`` puts them, on the grid of their metadata, atomically."""
-
-    def __init__(self, keys: KeysCollection, output_dir: str, output_ext: str = ".nii.gz", id_key: str = "id"):
-        super().__init__(keys)
-        self.files, self.id_key = SubjectFiles(output_dir, output_ext), id_key
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            image = d[key]
-            path = self.files.labelmap(d[self.id_key], str(key), str(image.meta.get("filename_or_obj", "")))
-            write_labelmap(np.asarray(torch.as_tensor(image)[0].cpu()), image.affine.cpu().numpy(), path)
         return d
