@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scripts.engines import AutoDecoderPrepareBatch, FitPrepareBatch, LatentFitInferer, LatentFitter
+from scripts.engines import AutoDecoderPrepareBatch, FitPrepareBatch, LatentFitInferer
+from scripts.fitting import LatentFitter
 from scripts.networks import LatentTable, OccupancyDecoder
 
 

@@ -12,7 +12,7 @@ from conftest import TINY_TRAINING, bundle_config, parsing_error, scoring_chain
 from monai.data import MetaTensor
 
 from scripts.decoding import decode_dense
-from scripts.engines import LatentFitter
+from scripts.fitting import LatentFitter
 from scripts.geometry import transfer_observed, world_to_voxel
 from scripts.observation import ObservationError, Observed
 

@@ -132,7 +132,7 @@ def test_the_python_defaults_agree_with_the_configs():
     """A class used without the configs behaves as the configs declare it."""
     import inspect
 
-    from scripts.engines import LatentFitter
+    from scripts.fitting import LatentFitter
     from scripts.networks import OccupancyDecoder
     from scripts.observation import Observed
     from scripts.sampling import SamplePointsd

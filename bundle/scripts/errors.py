@@ -2,8 +2,9 @@
 
 An ``InputError`` says which file is wrong and why. However deep it is raised (inside a transform, a data loader,
 a config expression), the user sees that one sentence and exit code 1, not a traceback: the engines'
-``InputErrorHandler`` and, for errors raised while a config is being built, the excepthook installed when
-``scripts`` is imported. Any other exception is a bug and keeps its traceback.
+``InputErrorHandler`` and, for errors raised while a config is being built, the excepthook that
+``runtime.prepare_process`` installs (a workflow's first ``initialize`` step, or the command line's start; importing
+``scripts`` changes nothing). Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
