@@ -116,3 +116,14 @@ def test_shipped_model_exports_to_torchscript(tmp_path):
     decoder = OccupancyDecoder().eval()
     decoder.load_state_dict(state)
     torch.testing.assert_close(scripted(field), decoder(field))
+
+
+def test_no_config_reaches_into_a_list_by_position():
+    """Rank-0-only handlers say so where they are declared (``_disabled_: @is_not_rank0``): an overlay that disabled
+    ``handlers#2`` would silently hit another handler once one is added before it."""
+    import json
+    import re
+
+    for path in sorted(CONFIGS.glob("*.json")):
+        keys = list(json.loads(path.read_text()))
+        assert [k for k in keys if re.search(r"#\d+(#|$)", k)] == [], path.name

@@ -26,6 +26,14 @@ def prepare_process() -> None:
         warnings.filterwarnings("ignore", category=category, module=DEPENDENCIES + r"(\..*)?$")
 
 
+def share_process_group() -> None:
+    """Hand the process group that ``torch.distributed`` set up to Ignite, whose engines and metrics otherwise see a
+    single process: the multi-GPU training overlay calls this after ``init_process_group`` (torchrun's processes)."""
+    import ignite.distributed as idist
+
+    idist.sync()
+
+
 def interactive() -> bool:
     """Whether progress bars can redraw in place: standard error is a terminal, not a log file or a pipe."""
     return sys.stderr.isatty()
