@@ -67,3 +67,17 @@ def test_a_resumed_run_keeps_one_periodic_checkpoint(tmp_path):
             kept = tmp_path / PERIODIC_CHECKPOINT.format(global_step=2, ext="pt")  # a kill before the removal left
             shutil.copy(kept, tmp_path / PERIODIC_CHECKPOINT.format(global_step=1, ext="pt"))  # epoch 1 beside it
     assert sorted(path.name for path in tmp_path.glob("*.pt")) == ["checkpoint_epoch=4.pt", "model_final.pt"]
+
+
+def test_a_bug_while_loading_is_not_reported_as_a_bad_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(checkpoints.CheckpointError, match="not a safe, readable checkpoint"):
+        checkpoints.load_checkpoint(path)
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(torch, "load", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        checkpoints.load_checkpoint(path)

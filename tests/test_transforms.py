@@ -181,3 +181,22 @@ def test_an_entry_named_like_a_labelmap_is_listed_and_refused(tmp_path):
     with pytest.raises(RuntimeError) as raised:
         scoring_chain()(items[0])
     assert str(find_input_error(raised.value)) == f"{tmp_path / 'folder.nii.gz'}: is a folder, not a labelmap file"
+
+
+def test_a_bug_while_reading_is_not_reported_as_a_bad_file(tmp_path, monkeypatch):
+    """Only reading failures become one-line input errors; anything else keeps its traceback (errors.py's rule)."""
+    from monai.transforms import LoadImaged
+
+    from scripts.transforms import LoadLabelmapd
+
+    path = tmp_path / "mask.nii.gz"
+    path.write_bytes(b"not an image")
+    with pytest.raises(LabelmapError, match="cannot be read as an image"):
+        LoadLabelmapd(keys="image")({"image": str(path)})
+
+    def broken(self, data, reader=None):
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(LoadImaged, "__call__", broken)
+    with pytest.raises(TypeError, match="a bug"):
+        LoadLabelmapd(keys="image")({"image": str(path)})

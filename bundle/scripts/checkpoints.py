@@ -8,6 +8,8 @@ turns a foreign, tampered or truncated file into one clear ``CheckpointError``.
 from __future__ import annotations
 
 import logging
+import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -28,6 +30,14 @@ class CheckpointError(InputError):
     """A checkpoint that cannot be loaded; the message names the file."""
 
 
+# torch.load of a file that is not a safe checkpoint: refused by the weights-only unpickler, a damaged zip archive
+# (RuntimeError from its reader, zipfile/EOF errors), unreadable bytes. A state that does not fit a module: missing or
+# unexpected keys and shape mismatches (RuntimeError), or a state of another kind (KeyError, ValueError). Any other
+# exception is a bug and keeps its traceback.
+UNREADABLE = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile)
+MISFITTING = (RuntimeError, KeyError, ValueError)
+
+
 def _one_line(error: BaseException, limit: int) -> str:
     return " ".join(str(error).split())[:limit]
 
@@ -37,7 +47,7 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint not found") from None
-    except Exception as error:
+    except UNREADABLE as error:
         reason = f"{type(error).__name__}: {_one_line(error, 200)}"
         raise CheckpointError(f"{path}: not a safe, readable checkpoint ({reason})") from None
     if not isinstance(state, Mapping):
@@ -107,7 +117,7 @@ class SafeCheckpointLoader(CheckpointLoader):
             super().__call__(engine)
         except InputError:  # already one line naming the problem (e.g. settings that contradict the checkpoint)
             raise
-        except Exception as error:
+        except MISFITTING as error:
             reason = _one_line(error, 300)
             raise CheckpointError(f"{self.load_path}: does not fit this bundle's model ({reason})") from None
 
@@ -205,7 +215,7 @@ def load_into(path: str | Path, objects: Mapping) -> None:
             target.load_state_dict(state[name])
         except InputError:
             raise
-        except Exception as error:
+        except MISFITTING as error:
             raise CheckpointError(
                 f"{path}: {name} does not fit this bundle's model ({_one_line(error, 300)})"
             ) from None

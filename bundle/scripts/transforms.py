@@ -7,6 +7,7 @@ Every error names the file it comes from, so that a user with a folder of segmen
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Hashable, Mapping, Sequence
 
 import numpy as np
@@ -14,11 +15,17 @@ import torch
 from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import KeepLargestConnectedComponent, LoadImaged, MapTransform
+from nibabel.filebasedimages import ImageFileError
 from scipy import ndimage
 
 from .errors import InputError
 from .files import image_suffix
 from .geometry import as_numpy_affine, check_spacing, voxel_to_world
+
+# What the readers raise for a file that is not a readable image: nibabel's ImageFileError (unknown or damaged format),
+# OSError and EOFError (truncated or not gzip), zlib.error, RuntimeError (ITK, and MONAI when no reader suits the
+# file), ValueError (inconsistent headers). Anything else is a bug of the bundle or its dependencies: not caught.
+READ_ERRORS = (ImageFileError, OSError, EOFError, zlib.error, RuntimeError, ValueError)
 
 
 class LabelmapError(InputError):
@@ -48,7 +55,7 @@ class LoadLabelmapd(LoadImaged):
                     raise LabelmapError(f"{path}: file not found")
         try:
             return super().__call__(data, reader)
-        except Exception as error:
+        except READ_ERRORS as error:
             paths = ", ".join(str(data[k]) for k in self.key_iterator(dict(data)))
             reason = " ".join(str(error).split())[:300]
             raise LabelmapError(f"{paths}: cannot be read as an image ({type(error).__name__}: {reason})") from None
