@@ -161,6 +161,24 @@ def test_the_python_defaults_agree_with_the_configs():
     assert sampler["coordinate_scale"].default == config["coordinate_scale"]
 
 
+def test_every_model_setting_is_declared_recorded_and_requested():
+    """Adding a model setting to ``settings.py`` fails here until the configs declare it, training records it and
+    scoring passes the user's value on; a config id in the vocabulary left out of either would be silently ignored."""
+    train, inference = bundle_config("train.json"), bundle_config("inference.json")
+    recorded, requested = train["settings"], inference["model_settings"]["requested"]
+    assert sorted(recorded) == sorted(MODEL_SETTINGS)
+    assert sorted(requested) == sorted(MODEL_SETTINGS)
+    switches = {"remove_islands"}  # an on/off setting: declared among the switches, read through them
+    for name in set(MODEL_SETTINGS) - switches:
+        assert name in train and name in inference, name
+        assert recorded[name] == f"@{name}" and requested[name] == f"@{name}", name
+    for name in switches:
+        assert name in train and name in inference, name
+        assert recorded[name] == requested[name] == f"$@switches['{name}']", name
+    with pytest.raises(ValueError, match="left out \\['latent_dim'\\]"):
+        settings_for_scoring("unused.pt", {k: None for k in MODEL_SETTINGS if k != "latent_dim"})
+
+
 def test_training_validation_and_inference_share_one_chain():
     """inference.json takes its chains from train.json: after parsing, they are the same declarations."""
     train = bundle_config("train.json")

@@ -175,6 +175,9 @@ def settings_for_scoring(
     """
     from .checkpoints import load_checkpoint
 
+    unknown, left_out = sorted(set(requested) - set(MODEL_SETTINGS)), sorted(set(MODEL_SETTINGS) - set(requested))
+    if unknown or left_out:  # a config's mistake: a setting it cannot pass on would be ignored without a word
+        raise ValueError(f"requested settings must name every model setting: unknown {unknown}, left out {left_out}")
     state = load_checkpoint(ckpt_path, map_location="cpu")
     given = {k: _plain(v) for k, v in requested.items() if v is not None}
     if "settings" not in state:
