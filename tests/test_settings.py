@@ -145,10 +145,12 @@ def test_the_python_defaults_agree_with_the_configs():
         "prior_weight": "fit_prior_weight",
         "points_per_iteration": "fit_points_per_iteration",
         "restarts": "fit_restarts",
+        "patience": "fit_patience",
+        "min_improvement": "fit_min_improvement",
     }.items():
         assert fitter[arg].default == config[setting], arg
     decoder = inspect.signature(OccupancyDecoder).parameters
-    for name in ("latent_dim", "hidden_dim", "num_layers", "fourier_features"):
+    for name in ("latent_dim", "hidden_dim", "num_layers", "fourier_features", "residual"):
         assert decoder[name].default == config[name], name
     assert list(decoder["inject_layers"].default) == config["inject_layers"]
     observed = inspect.signature(Observed).parameters

@@ -25,7 +25,7 @@ class DecoderEnsemble(nn.Module):
 
     Args:
         ensemble_size: number of members K (at least 2; one member is a plain ``OccupancyDecoder``).
-        latent_dim, hidden_dim, num_layers, inject_layers, fourier_features: each member's architecture.
+        latent_dim, hidden_dim, num_layers, inject_layers, fourier_features, residual: each member's architecture.
     """
 
     def __init__(
@@ -36,6 +36,7 @@ class DecoderEnsemble(nn.Module):
         num_layers: int = 8,
         inject_layers: Sequence[int] = (0, 4),
         fourier_features: int = 0,
+        residual: bool = True,
     ) -> None:
         super().__init__()
         if ensemble_size < 2:
@@ -46,6 +47,7 @@ class DecoderEnsemble(nn.Module):
             "num_layers": num_layers,
             "inject_layers": inject_layers,
             "fourier_features": fourier_features,
+            "residual": residual,
         }
         self.members = nn.ModuleList([OccupancyDecoder(**architecture) for _ in range(ensemble_size)])
         self.member_dim = latent_dim
@@ -72,7 +74,8 @@ def build_decoder(ensemble_size: int = 1, **architecture) -> nn.Module:
 
     Args:
         ensemble_size: members K; 1 gives a single decoder (the form of every model before 0.5.0).
-        architecture: ``latent_dim``, ``hidden_dim``, ``num_layers``, ``inject_layers``, ``fourier_features``.
+        architecture: ``latent_dim``, ``hidden_dim``, ``num_layers``, ``inject_layers``, ``fourier_features``,
+            ``residual``.
 
     Returns:
         The decoder, untrained.

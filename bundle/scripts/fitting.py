@@ -71,6 +71,8 @@ class LatentFitter:
             "fit_prior_weight": self.prior_weight,
             "fit_points_per_iteration": self.points_per_iteration,
             "fit_restarts": self.restarts,
+            "fit_patience": self.patience,
+            "fit_min_improvement": self.min_improvement,
         }
 
     def initial_codes(self, mean: torch.Tensor, train_codes: torch.Tensor, batch: int) -> torch.Tensor:

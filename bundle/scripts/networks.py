@@ -66,6 +66,7 @@ class OccupancyDecoder(nn.Module):
             "num_layers": len(self.layers),
             "inject_layers": list(self.inject_layers),
             "fourier_features": int(self.frequencies.shape[0]),
+            "residual": self.residual,
             "ensemble_size": 1,
         }
 

@@ -28,7 +28,15 @@ FRAME = (
     "coordinate_scale",
     "remove_islands",
 )
-ARCHITECTURE = ("latent_dim", "hidden_dim", "num_layers", "inject_layers", "fourier_features", "ensemble_size")
+ARCHITECTURE = (
+    "latent_dim",
+    "hidden_dim",
+    "num_layers",
+    "inject_layers",
+    "fourier_features",
+    "residual",
+    "ensemble_size",
+)
 FIT = (
     "fit_points",
     "fit_points_per_iteration",
@@ -36,6 +44,8 @@ FIT = (
     "fit_lr",
     "fit_restarts",
     "fit_prior_weight",
+    "fit_patience",
+    "fit_min_improvement",
     "surface_fraction",
 )
 OBSERVATION = (
@@ -64,8 +74,10 @@ def bundle_version() -> str:
 
 def _migrated(values: dict) -> dict:
     """Settings written by earlier versions, in today's terms: before 0.5.0 every model was one decoder
-    (``ensemble_size`` 1); before 0.4.0 sparse slices were ``sparse_step``/``sparse_axis``, the parallel mode now."""
-    values = {"ensemble_size": 1, **values}
+    (``ensemble_size`` 1) with residual links, fitted with the then fixed early stop (``fit_patience`` 50,
+    ``fit_min_improvement`` 2e-3); before 0.4.0 sparse slices were ``sparse_step``/``sparse_axis``, the parallel mode
+    now."""
+    values = {"ensemble_size": 1, "residual": True, "fit_patience": 50, "fit_min_improvement": 2e-3, **values}
     if "observation" in values or "sparse_step" not in values:
         return values
     step, axis = int(values.pop("sparse_step")), int(values.pop("sparse_axis", 2))
