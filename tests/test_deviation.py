@@ -51,3 +51,22 @@ def test_a_dent_gives_negative_deviation_where_it_is_and_none_elsewhere():
     frame = ShapeFrame.of_mask(normal, np.eye(4))
     cells = deviation_map(surface.vertices, deviation, frame, bins=(4, 4))
     assert cells.shape == (4, 4) and np.nanmin(cells) < -0.5
+
+
+@pytest.mark.parametrize("step", [1, 2, 3])
+def test_surfaces_and_deviations_on_the_aligned_box_are_those_of_the_whole_grid(step):
+    """Scoring and the summary page measure on the box around the shapes; with the box aligned to the mesh step
+    (``crop_around(align=step)``) every vertex and deviation is the whole grid's."""
+    from scripts.geometry import crop_around
+
+    grid = np.indices((40, 36, 50)) - np.array([19, 17, 26]).reshape(3, 1, 1, 1)
+    mask = ((grid[0] / 7.0) ** 2 + (grid[1] / 5.0) ** 2 + (grid[2] / 11.0) ** 2) <= 1
+    recon = ((grid[0] / 6.0) ** 2 + (grid[1] / 5.5) ** 2 + (grid[2] / 10.0) ** 2) <= 1
+    affine = np.diag([1.5, 1.0, 2.0, 1.0])
+    affine[:3, 3] = (-10.0, 4.0, 30.0)
+    whole = vertex_deviation(mask, recon, affine, step=step)
+    (small_mask, small_recon), small_affine = crop_around([mask, recon], affine, margin=2, align=step)
+    assert small_mask.size < mask.size / 4
+    cropped = vertex_deviation(small_mask, small_recon, small_affine, step=step)
+    np.testing.assert_allclose(cropped[0].vertices, whole[0].vertices, atol=1e-9)
+    np.testing.assert_allclose(cropped[1], whole[1], atol=1e-9)

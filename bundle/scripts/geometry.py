@@ -150,10 +150,14 @@ def transfer_observed(observed, values, source_affine, target_shape, target_affi
     return reached, np.where(looked, looked_values, (hits > 0) & (filled >= 0.5 * hits))
 
 
-def crop_around(masks: list[np.ndarray], affine, margin: int) -> tuple[list[np.ndarray | None], np.ndarray]:
+def crop_around(
+    masks: list[np.ndarray], affine, margin: int, align: int = 1
+) -> tuple[list[np.ndarray | None], np.ndarray]:
     """The masks cut to the box around all their voxels (``margin`` voxels wider, within the grid), and that box's
     affine: what is measured in world coordinates from the masks is unchanged, and computed on far fewer voxels when
-    the grid is large around the muscle. ``None`` entries stay None; empty masks leave the grid whole."""
+    the grid is large around the muscle. ``None`` entries stay None; empty masks leave the grid whole. ``align``
+    starts the box on a multiple of it, so that every ``align``-th voxel of the box is one of the whole grid's
+    (marching cubes with that step then gives the same mesh)."""
     present = [m for m in masks if m is not None]
     occupied = np.zeros(present[0].shape, dtype=bool)
     for mask in present:
@@ -163,7 +167,7 @@ def crop_around(masks: list[np.ndarray], affine, margin: int) -> tuple[list[np.n
     low, high = [], []
     for axis in range(3):
         extent = np.flatnonzero(occupied.any(axis=tuple(a for a in range(3) if a != axis)))
-        low.append(max(int(extent[0]) - margin, 0))
+        low.append(max(int(extent[0]) - margin, 0) // align * align)
         high.append(min(int(extent[-1]) + margin + 1, occupied.shape[axis]))
     box = tuple(slice(a, b) for a, b in zip(low, high, strict=True))
     cropped = as_numpy_affine(affine).copy()
