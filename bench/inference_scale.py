@@ -51,10 +51,11 @@ def run(command: list[str], threads: int, output: Path | None = None) -> tuple[f
 
 
 def train_small_model(work: Path, spacing: float) -> Path:
+    from scripts.layout import cohort_datalist
     from scripts.synthetic.cohort import generate_cohort
 
     cohort = work / "training_cohort"
-    if not (cohort / "datalist.json").is_file():
+    if not Path(cohort_datalist(cohort)).is_file():
         generate_cohort(cohort, n_young=8, n_older=8, n_sarcopenic=2, spacing=(spacing,) * 3, num_folds=3)
     model = work / "model" / "model.pt"
     if not model.is_file():
@@ -86,7 +87,7 @@ def bookkeeping(folder: Path, entries: int) -> dict:
     """Listing, resume checks and merging, timed on ``entries`` files named like labelmaps."""
     from scripts.files import write_csv, write_json_with_list
     from scripts.inputs import list_labelmaps
-    from scripts.layout import SubjectFiles
+    from scripts.layout import SubjectFiles, scores_document, scores_table
 
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(entries):
@@ -101,8 +102,8 @@ def bookkeeping(folder: Path, entries: int) -> dict:
     out["resume_check_s"] = time.perf_counter() - start
     rows = ({"id": item["id"], "dice": 0.9, "decision": "normal"} for item in items)
     start = time.perf_counter()
-    write_csv(rows, folder / "scores.csv", columns=["id", "dice", "decision"])
-    write_json_with_list({"summary": {}}, "subjects", ({"id": i["id"]} for i in items), folder / "scores.json")
+    write_csv(rows, scores_table(folder), columns=["id", "dice", "decision"])
+    write_json_with_list({"summary": {}}, "subjects", ({"id": i["id"]} for i in items), scores_document(folder))
     out["merge_s"] = time.perf_counter() - start
     out["entries"], out["complete"] = len(items), complete
     shutil.rmtree(folder)
@@ -118,10 +119,11 @@ def main() -> None:
     facts = machine_facts()
     work = args.work_dir
     model = train_small_model(work, args.spacing)
+    from scripts.layout import cohort_datalist
     from scripts.synthetic.cohort import generate_cohort
 
     cohort = work / f"cohort_{args.subjects}"
-    if not (cohort / "datalist.json").is_file():
+    if not Path(cohort_datalist(cohort)).is_file():
         third = args.subjects // 3
         counts = {"n_young": args.subjects - 2 * third, "n_older": third, "n_sarcopenic": third}
         generate_cohort(cohort, spacing=(args.spacing,) * 3, num_folds=3, **counts)

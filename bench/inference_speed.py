@@ -29,6 +29,8 @@ from pathlib import Path
 
 from common import BUNDLE, RESULTS, bundle_config, demo_cohort, machine_facts, stopwatch, write_result
 
+from scripts.layout import cohort_datalist, scores_document
+
 FINISHED = re.compile(r"SupervisedEvaluator - INFO - Engine run finished\. Time taken: (\d+):(\d+):([\d.]+)")
 
 
@@ -43,7 +45,7 @@ def run_inference(files: list[str], output_dir: Path, **overrides) -> dict:
         raise SystemExit(f"inference failed ({output_dir}):\n{result.stderr[-3000:]}")
     hours, minutes, seconds = FINISHED.findall(result.stdout + result.stderr)[-1]
     engine = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    subjects = json.loads((output_dir / "scores.json").read_text())["subjects"]
+    subjects = json.loads(Path(scores_document(output_dir)).read_text())["subjects"]
     return {
         "engine_s": engine,
         "wall_s": wall,
@@ -98,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     facts = machine_facts()
     cohort = demo_cohort()
-    datalist = json.loads((cohort / "datalist.json").read_text())
+    datalist = json.loads(Path(cohort_datalist(cohort)).read_text())
     images = {s["id"]: str(cohort / s["image"]) for s in datalist["subjects"]}
     files = [images[i] for i in datalist["folds"][0]["test"][: args.subjects]]
     work = RESULTS / "inference_speed"

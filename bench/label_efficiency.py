@@ -35,13 +35,14 @@ def representations(dataset: Path, run_dir: Path, model: str) -> tuple[dict, lis
     """Per representation (INR codes, PCA coefficients, volume), the healthy reference rows and the test rows; the
     test ids and their labels (1 = sarcopenic)."""
     from scripts.datalist import load_split
+    from scripts.layout import cohort_datalist
     from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask
 
     folder = member_dir(run_dir, 0) if model == "member0" else run_dir / model
     model_file = folder / "models" / "model.pt"
     for split in ("train", "val", "test"):
         score_member(dataset, model_file, folder / split, split=split)
-    datalist = dataset / "datalist.json"
+    datalist = Path(cohort_datalist(dataset))
     healthy_items = load_split(datalist, 0, "train") + load_split(datalist, 0, "val")
     test = member_table(folder / "test")
     healthy_codes = np.concatenate(

@@ -54,9 +54,11 @@ def given_cohort(source: Path, out: Path, every: int) -> Path:
     """``source`` with each file emptied but for every ``every``-th slice along its third axis, listed per subject."""
     import nibabel as nib
 
-    if (out / "datalist.json").is_file():
+    from scripts.layout import cohort_datalist
+
+    if Path(cohort_datalist(out)).is_file():
         return out
-    datalist = json.loads((source / "datalist.json").read_text())
+    datalist = json.loads(Path(cohort_datalist(source)).read_text())
     (out / "images").mkdir(parents=True, exist_ok=True)
     for subject in datalist["subjects"]:
         image = nib.load(source / subject["image"])
@@ -67,7 +69,7 @@ def given_cohort(source: Path, out: Path, every: int) -> Path:
         partial[:, :, kept] = data[:, :, kept]
         nib.save(nib.Nifti1Image(partial, image.affine, image.header), out / subject["image"])
         subject["observed_slices"] = {"2": kept}
-    (out / "datalist.json").write_text(json.dumps(datalist, indent=1))
+    Path(cohort_datalist(out)).write_text(json.dumps(datalist, indent=1))
     return out
 
 

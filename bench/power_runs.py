@@ -27,9 +27,10 @@ VALIDATION_PER_GROUP = 5
 
 def benchmark_cohort(folder: Path, seed: int, generator: dict) -> Path:
     """Generate the user's and the test cohort (see the module docstring) and their one-fold datalist."""
+    from scripts.layout import cohort_datalist
     from scripts.synthetic.cohort import generate_cohort
 
-    datalist_path = folder / "datalist.json"
+    datalist_path = Path(cohort_datalist(folder))
     if datalist_path.is_file():
         return folder
     parts = {"user": (seed, USER_COUNTS), "test": (seed + TEST_SEED_OFFSET, TEST_COUNTS)}
@@ -64,7 +65,7 @@ def member_dir(run_dir: Path, member: int) -> Path:
 
 def train_member(dataset: Path, run_dir: Path, member: int, overrides: dict | None = None) -> float:
     """Train ensemble member ``member`` (seed ``member``) with the configs' defaults; seconds spent (0 if done)."""
-    from scripts.layout import model_file
+    from scripts.layout import model_file, tracking_db
     from scripts.study.workflows import run_workflow
     from scripts.tracking import sqlite_tracking_uri
 
@@ -80,7 +81,7 @@ def train_member(dataset: Path, run_dir: Path, member: int, overrides: dict | No
         seed=member,
         ckpt_dir=str(folder / "models"),
         output_dir=str(folder),
-        tracking_uri=sqlite_tracking_uri(run_dir / "mlruns.db"),
+        tracking_uri=sqlite_tracking_uri(tracking_db(run_dir)),
         **(overrides or {}),
     )
     return time.perf_counter() - start
@@ -88,7 +89,7 @@ def train_member(dataset: Path, run_dir: Path, member: int, overrides: dict | No
 
 def score_member(dataset: Path, model: Path, out: Path, split: str = "test", overrides: dict | None = None) -> dict:
     """Score ``split`` of the benchmark cohort with ``model`` (inference + evaluate configs); seconds per subject."""
-    from scripts.layout import scores_document
+    from scripts.layout import scores_document, tracking_db
     from scripts.study.workflows import run_workflow
     from scripts.tracking import sqlite_tracking_uri
 
@@ -105,7 +106,7 @@ def score_member(dataset: Path, model: Path, out: Path, split: str = "test", ove
         ckpt_path=str(model),
         scores_dir=str(out),
         output_dir=str(out),
-        tracking_uri=sqlite_tracking_uri(out / "mlruns.db"),
+        tracking_uri=sqlite_tracking_uri(tracking_db(out)),
         **QUIET,
         **(overrides or {}),
     )
@@ -118,7 +119,7 @@ def score_member(dataset: Path, model: Path, out: Path, split: str = "test", ove
 
 def recalibrate_member(dataset: Path, source_model: Path, out_models: Path, overrides: dict) -> None:
     """A copy of ``source_model`` recalibrated on the validation subjects with other fit settings (calibrate.json)."""
-    from scripts.layout import model_file
+    from scripts.layout import model_file, tracking_db
     from scripts.study.workflows import run_workflow
     from scripts.tracking import sqlite_tracking_uri
 
@@ -132,7 +133,7 @@ def recalibrate_member(dataset: Path, source_model: Path, out_models: Path, over
         source_ckpt=str(source_model),
         ckpt_dir=str(out_models),
         output_dir=str(out_models.parent),
-        tracking_uri=sqlite_tracking_uri(out_models.parent / "mlruns.db"),
+        tracking_uri=sqlite_tracking_uri(tracking_db(out_models.parent)),
         **overrides,
     )
 

@@ -21,7 +21,9 @@ KNOWS_THE_ANOMALY = "flatness_score"
 
 def member_table(scores_dir: Path) -> pd.DataFrame:
     """One member's scored subjects (``scores.json``) as a table with ``positive`` (1 = not healthy)."""
-    document = json.loads((scores_dir / "scores.json").read_text())
+    from scripts.layout import scores_document
+
+    document = json.loads(Path(scores_document(scores_dir)).read_text())
     table = pd.DataFrame(document["subjects"])
     table["positive"] = [0 if bool(h) else 1 for h in table["healthy"]]
     return table
@@ -46,9 +48,10 @@ def baseline_table(dataset: Path, cache: Path) -> pd.DataFrame:
     if cache.is_file():
         return pd.read_csv(cache)
     from scripts.datalist import load_split
+    from scripts.layout import cohort_datalist
     from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask
 
-    datalist = dataset / "datalist.json"
+    datalist = Path(cohort_datalist(dataset))
     healthy = load_split(datalist, 0, "train") + load_split(datalist, 0, "val")
     test = load_split(datalist, 0, "test")
     reference = np.stack([aligned_mask(item["image"])[0] for item in healthy])

@@ -62,10 +62,11 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     dataset = args.dataset_dir
     if dataset is None:
+        from scripts.layout import cohort_datalist
         from scripts.synthetic.cohort import generate_cohort
 
         dataset = Path("bench/results/resampling_cohort")
-        if not (dataset / "datalist.json").exists():
+        if not Path(cohort_datalist(dataset)).exists():
             generate_cohort(dataset, spacing=(0.5, 0.5, 2.0), progress=False)
     paths = sorted((dataset / "images").iterdir())[: args.subjects]
     results = compare(paths, [float(t) for t in args.targets.split(",")])

@@ -18,6 +18,7 @@ from common import BUNDLE, bundle_config, demo_cohort, machine_facts, write_resu
 
 from scripts.checkpoints import load_checkpoint
 from scripts.datalist import load_split
+from scripts.layout import cohort_datalist
 from scripts.metrics import reconstruction_metrics
 from scripts.networks import LatentTable
 from scripts.postprocessing import DecodeLatentd
@@ -50,7 +51,7 @@ def main() -> None:
     )
 
     dice = {}
-    for item in load_split(cohort / "datalist.json", args.fold, "train"):
+    for item in load_split(cohort_datalist(cohort), args.fold, "train"):
         data = preprocessing(dict(item))
         data["code"] = codes[row_of[item["id"]]]
         data = decode(data)

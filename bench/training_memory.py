@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from common import RESULTS, bundle_config, demo_cohort, machine_facts, peak_rss_mb, write_result
 
+from scripts.layout import cohort_datalist
+
 LEFT_OUT = ("ValidationHandler", "FinalValidationHandler", "MLFlowHandler", "TrainingCurvesHandler")
 
 
@@ -40,7 +42,7 @@ def large_cohort(subjects: int, size: int, margin_mm: float = 8.0) -> tuple[Path
     shapes = [phantoms.sample_shape(("Y", "OH", "OS")[i % 3], rng) for i in range(subjects)]
     extents = np.array([phantoms.bounding_half_extent(s) for s in shapes]) + margin_mm
     spacing = float(np.ceil(2 * extents.max() / size * 100) / 100)
-    if (folder / "datalist.json").exists():
+    if Path(cohort_datalist(folder)).exists():
         return folder, spacing
     (folder / "images").mkdir(parents=True, exist_ok=True)
     axis = (np.arange(size) - (size - 1) / 2) * spacing
@@ -58,7 +60,7 @@ def large_cohort(subjects: int, size: int, margin_mm: float = 8.0) -> tuple[Path
         print(f"  generated {subject_id} ({i + 1}/{subjects})", flush=True)
     ids = [e["id"] for e in entries]
     datalist = {"subjects": entries, "num_folds": 1, "folds": [{"train": ids, "val": ids[:1], "test": []}]}
-    (folder / "datalist.json").write_text(json.dumps(datalist, indent=2))
+    Path(cohort_datalist(folder)).write_text(json.dumps(datalist, indent=2))
     return folder, spacing
 
 
