@@ -72,21 +72,11 @@ def peak_rss_mb(children: bool = False) -> float:
 
 
 def bundle_config(name: str, **overrides):
-    """The bundle's ``configs/<name>.json`` as a parsed ``ConfigParser``, rooted at ``bundle/``, with ``overrides``.
+    """The bundle's ``configs/<name>.json`` as a parsed ``ConfigParser`` with ``overrides``; ``name`` may list several
+    configs (``"inference,evaluate"``). See ``scripts.study.workflows.parse_configs``."""
+    from scripts.study.workflows import parse_configs
 
-    ``name`` may list several configs (``"inference,evaluate"``). Parsing happens in the bundle root, where the
-    configs' ``%configs/...`` macros resolve.
-    """
-    from contextlib import chdir
-
-    from monai.bundle import ConfigParser
-
-    parser = ConfigParser()
-    parser.read_config([str(BUNDLE / "configs" / f"{part}.json") for part in name.split(",")])
-    parser.update({"bundle_root": str(BUNDLE), **overrides})
-    with chdir(BUNDLE):
-        parser.parse()
-    return parser
+    return parse_configs([f"{part}.json" for part in name.split(",")], **overrides)
 
 
 def demo_cohort(dataset_dir: Path | None = None) -> Path:

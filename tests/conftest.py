@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -21,17 +20,11 @@ TINY_SPACING = (2.5, 2.5, 2.5)
 def bundle_config(*files: str, **overrides):
     """The bundle's configs (``train.json``, ...) merged and parsed as a workflow parses them, with ``overrides``.
 
-    Tests take every chain from here, never from a copy of their own. Parsing happens in the bundle root, where the
-    configs' ``%configs/...`` macros resolve; ``get_parsed_content`` may be called anywhere afterwards.
+    Tests take every chain from here, never from a copy of their own (``scripts.study.workflows.parse_configs``).
     """
-    from monai.bundle import ConfigParser
+    from scripts.study.workflows import parse_configs
 
-    parser = ConfigParser()
-    parser.read_config([str(CONFIGS / name) for name in files])
-    parser.update({"bundle_root": str(BUNDLE_ROOT), **overrides})
-    with contextlib.chdir(BUNDLE_ROOT):
-        parser.parse()
-    return parser
+    return parse_configs(list(files), **overrides)
 
 
 def parsing_error(parser, parsed_id: str):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
-from contextlib import contextmanager
+from contextlib import chdir
 from pathlib import Path
 
 BUNDLE_ROOT = Path(__file__).resolve().parents[2]
@@ -29,15 +28,22 @@ def config_ids() -> set[str]:
     return ids
 
 
-@contextmanager
-def _in_bundle_root():
-    """The configs share their chains through ``%configs/...`` macros, which MONAI resolves from the working folder."""
-    previous = os.getcwd()
-    os.chdir(BUNDLE_ROOT)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
+def parse_configs(configs: list[str], **overrides):
+    """``configs`` (names under ``configs/``, merged in order) with ``overrides``, parsed as a workflow parses them: in
+    the bundle root, where the configs' shared chains (``%configs/...`` macros) resolve. The one place that knows
+    this; ``get_parsed_content`` may be called from anywhere afterwards.
+
+    Returns:
+        The parsed ``monai.bundle.ConfigParser``.
+    """
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE_ROOT / "configs" / name) for name in configs])
+    parser.update({"bundle_root": str(BUNDLE_ROOT), **overrides})
+    with chdir(BUNDLE_ROOT):
+        parser.parse()
+    return parser
 
 
 def run_workflow(configs: list[str], workflow_type: str, **overrides) -> None:
@@ -45,7 +51,7 @@ def run_workflow(configs: list[str], workflow_type: str, **overrides) -> None:
     from monai.bundle import ConfigWorkflow
 
     files = [str(BUNDLE_ROOT / "configs" / name) for name in configs]
-    with _in_bundle_root():
+    with chdir(BUNDLE_ROOT):  # where the configs' %configs/... macros resolve
         workflow = ConfigWorkflow(
             config_file=files, workflow_type=workflow_type, bundle_root=str(BUNDLE_ROOT), **overrides
         )
