@@ -101,6 +101,14 @@ class SafeCheckpointLoader(CheckpointLoader):
 
     ``optional`` names objects that checkpoints written by earlier versions of the bundle lack (their settings): they
     are skipped with a warning instead of failing the load.
+
+    Args:
+        optional: names in ``load_dict`` that a checkpoint may lack (skipped with a warning).
+        args, kwargs: MONAI ``CheckpointLoader``'s (``load_path``, ``load_dict``, ``map_location``, ``strict``...).
+
+    Raises:
+        CheckpointError: when the engine starts, the file is missing, unsafe or unreadable, or does not fit
+            ``load_dict``; an ``InputError`` raised while loading a state (e.g. ``SettingsError``) passes unchanged.
     """
 
     def __init__(self, *args, optional: tuple[str, ...] = (), **kwargs) -> None:
@@ -129,6 +137,18 @@ class ResumableCheckpoint:
     written when training completes or stops on an error. The trainer is added when attaching, since a config
     cannot reference the trainer from inside the trainer's own handler list. A run resumed from a finished
     checkpoint has nothing left to do and ends at once.
+
+    Args:
+        save_dir: folder of the checkpoints, searched when resuming and written when saving.
+        objects: name -> stateful object to save and restore (the trainer joins them as ``trainer``).
+        save_interval: epochs between periodic checkpoints.
+        resume: resume from the latest checkpoint in ``save_dir``, when there is one.
+        save: write checkpoints at all (the configs turn it off on ranks other than 0, which only resume).
+        map_location: device the resumed states are loaded onto (``torch.load``'s ``map_location``).
+
+    Raises:
+        CheckpointError: on ``attach``, a checkpoint in ``save_dir`` is unreadable or not a training checkpoint;
+            when the run starts, the latest one does not fit ``objects`` (see ``SafeCheckpointLoader``).
     """
 
     def __init__(
@@ -183,6 +203,12 @@ class BestModelSaver:
     """Keeps ``filename`` as the state of ``objects`` at the best value of the evaluator's key metric so far.
 
     Attach to the validator. Like MONAI's ``CheckpointSaver(save_key_metric=True)``, but written atomically.
+
+    Args:
+        save_dir: folder of the model file (created on ``attach``).
+        objects: name -> stateful object whose state the model file holds.
+        filename: the model file's name; each new best replaces it.
+        metric: the metric of ``engine.state.metrics`` to maximise; None takes the evaluator's key metric.
     """
 
     def __init__(self, save_dir: str, objects: dict, filename: str = MODEL_FILE, metric: str | None = None) -> None:

@@ -55,6 +55,21 @@ def load_split(
 
     Training items also get ``case_index``, their row in the latent table. Images are relative to ``dataset_dir``
     (default: the datalist's folder). Duplicate ids and missing files are reported all at once.
+
+    Args:
+        datalist_path: the cohort's ``datalist.json`` (``subjects`` and ``folds`` lists).
+        fold: index of the fold in the datalist's ``folds``.
+        split: ``"train"``, ``"val"`` or ``"test"`` (``SPLITS``).
+        dataset_dir: folder the image paths are relative to; None for the datalist's folder.
+        healthy_only: leave out the subjects marked abnormal (``healthy: false``).
+
+    Returns:
+        The split's items, in the order the fold lists them.
+
+    Raises:
+        ValueError: ``split`` is not one of ``SPLITS``, or a subject id has no usable character.
+        DatalistError: the datalist is missing or malformed, the fold or a listed subject does not exist, an id
+            appears twice, or images are missing.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -95,6 +110,18 @@ def validation_items(datalist_path: str | os.PathLike, fold: int, abnormal_axis:
 
     ``abnormal_axis``: None learns the axis when the training split labels at least ``axis.MIN_CASES`` subjects
     abnormal; True requires it (fewer is refused in one line naming the datalist); False never learns one.
+
+    Args:
+        datalist_path: the cohort's ``datalist.json``.
+        fold: index of the fold whose validation (and training) subjects are fitted.
+        abnormal_axis: whether to add the training subjects for the abnormal axis (None, True or False: see above).
+
+    Returns:
+        The validation items (``role`` "calibration"), then, for an axis, every training item (``role`` "axis").
+
+    Raises:
+        DatalistError: the val split lists a subject marked abnormal, ``abnormal_axis`` is True with fewer than
+            ``MIN_CASES`` labelled subjects, or ``load_split`` refuses the datalist.
     """
     from .axis import MIN_CASES
 

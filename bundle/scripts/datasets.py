@@ -25,6 +25,16 @@ class SubjectDataset(IterableDataset):
     is listed in ``skipped`` with its reason and the run goes on; otherwise the error ends the run. Iterate in the
     main process (``num_workers=0``) so that these lists are the ones the writers read. ``data`` stays the whole
     list (its order is the order of the scores table); ``shard`` is this rank's part of it.
+
+    Args:
+        data: the items to process (dicts such as ``{"id", "image"}``), in the order of the scores table.
+        transform: the preprocessing applied to each item.
+        skip_invalid: list an item failing with an ``InputError`` in ``skipped`` instead of ending the run.
+        done: tells whether an item's outputs are complete (e.g. ``SubjectFiles.complete``); None: none is.
+        rank, world_size: this process's rank and the number of processes; the rank takes every ``world_size``-th item.
+
+    Raises:
+        ValueError: ``world_size`` is below 1 or ``rank`` is not in ``0..world_size - 1``.
     """
 
     def __init__(

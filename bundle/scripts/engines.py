@@ -18,7 +18,12 @@ from .scoring import HealthyReference
 
 
 class AutoDecoderPrepareBatch(PrepareBatch):
-    """Batch of subjects to ``(points, occupancy, (), {"case_index": ...})`` for ``AutoDecoder.forward``."""
+    """Batch of subjects to ``(points, occupancy, (), {"case_index": ...})`` for ``AutoDecoder.forward``.
+
+    Args:
+        None at construction. The trainer calls it with ``batchdata`` (a collated batch holding ``points``,
+        ``occupancy`` and ``case_index``), ``device`` and ``non_blocking``, and gets all three moved to ``device``.
+    """
 
     def __call__(self, batchdata, device=None, non_blocking=False, **kwargs):
         points = batchdata["points"].to(device=device, non_blocking=non_blocking)
@@ -32,6 +37,10 @@ class FitPrepareBatch(PrepareBatch):
 
     ``label`` (the input masks on their own grids) becomes the evaluator's ``label`` output for postprocessing and
     metrics; it stays on the CPU, where decoding and scoring use it.
+
+    Args:
+        None at construction. The evaluator calls it with ``batchdata`` (a collated batch holding ``points``,
+        ``occupancy`` and optionally ``label``), ``device`` and ``non_blocking``; only the first two move.
     """
 
     def __call__(self, batchdata, device=None, non_blocking=False, **kwargs):
@@ -46,6 +55,16 @@ class LatentFitInferer(Inferer):
     ``latent_table`` supplies the training codes restarts start from; ``reference`` (its shrinkage Gaussian of the
     healthy codes) the fit's prior. The evaluator calls inferers under ``torch.no_grad()``; fitting needs gradients
     with respect to the codes, so it re-enables them locally.
+
+    Args:
+        fitter: the fit (iterations, prior weight, restarts...) run on each batch.
+        latent_table: the training codes: later restarts start from codes drawn among them (and, without a prior,
+            the first from their mean).
+        reference: the healthy reference whose latent Gaussian is the prior; None, or one not yet fitted, leaves the
+            fitter's prior without a reference (see ``fitting.LatentFitter``).
+
+    Raises:
+        ValueError: when called without ``occupancy``.
     """
 
     def __init__(self, fitter: LatentFitter, latent_table: LatentTable, reference: HealthyReference | None = None):

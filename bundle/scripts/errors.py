@@ -49,6 +49,13 @@ class InputErrorHandler:
     """Ignite handler ending an engine's run on an input error with one line instead of a traceback.
 
     Attach it before other ``EXCEPTION_RAISED`` handlers (Ignite stops at the first one that raises).
+
+    Args:
+        None: ``attach(engine)`` registers the ``EXCEPTION_RAISED`` handler; there is nothing to configure.
+
+    Raises:
+        SystemExit: code 1, after printing the one line, when the engine's error is or wraps an ``InputError``; any
+            other error is raised again as it is.
     """
 
     def attach(self, engine) -> None:

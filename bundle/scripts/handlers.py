@@ -25,6 +25,9 @@ class AutoDecoderLossHandler:
     Attach it before the handlers that report metrics (StatsHandler, MLFlowHandler): at the end of an epoch it
     writes the epoch means ``train_loss``, ``train_bce``, ``train_dice_loss``, ``train_code_reg``,
     ``train_code_norm`` and ``train_point_dice``.
+
+    Args:
+        loss: the trainer's loss, whose code weight it warms up (``set_epoch``) and whose ``last_parts`` it averages.
     """
 
     def __init__(self, loss: AutoDecoderLoss) -> None:
@@ -56,6 +59,10 @@ class EpochProgressBar(ProgressBar):
     """A progress bar over epochs (Ignite's default counts the iterations of one epoch), showing ``metric_names``.
 
     Drawn only on a terminal: in a log file, redrawn bars would leave fragments between the log lines.
+
+    Args:
+        metric_names: names in ``engine.state.metrics`` shown beside the bar; None shows none.
+        kwargs: Ignite ``ProgressBar``'s (``persist``, ``bar_format``, tqdm options), except ``disable``, set here.
     """
 
     def __init__(self, metric_names: list[str] | None = None, **kwargs) -> None:
@@ -69,7 +76,11 @@ class EpochProgressBar(ProgressBar):
 
 
 class SubjectProgressBar(ProgressBar):
-    """Ignite's progress bar over the batches of subjects being scored, drawn only on a terminal."""
+    """Ignite's progress bar over the batches of subjects being scored, drawn only on a terminal.
+
+    Args:
+        kwargs: Ignite ``ProgressBar``'s (``bar_format``, tqdm options), except ``persist`` and ``disable``, set here.
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(persist=True, disable=not interactive(), **kwargs)
@@ -77,7 +88,13 @@ class SubjectProgressBar(ProgressBar):
 
 class FinalValidationHandler:
     """Runs the validator once more when training ends between two validation epochs, so that the best
-    checkpoint and the healthy reference always reflect the end of training."""
+    checkpoint and the healthy reference always reflect the end of training.
+
+    Args:
+        validator: the validation evaluator to run.
+        interval: the validation interval in epochs (``ValidationHandler``'s); a last epoch that is a multiple of it
+            was validated already.
+    """
 
     def __init__(self, validator: Engine, interval: int) -> None:
         self.validator, self.interval = validator, interval
@@ -91,7 +108,12 @@ class FinalValidationHandler:
 
 
 class TrainingCurvesHandler:
-    """Plots the training losses and validation metrics per epoch to a PNG when training completes."""
+    """Plots the training losses and validation metrics per epoch to a PNG when training completes.
+
+    Args:
+        output_path: the PNG file written (``layout.training_curves``).
+        validator: the validation evaluator whose numeric metrics are plotted too; None plots training's alone.
+    """
 
     def __init__(self, output_path: str, validator: Engine | None = None) -> None:
         self.output_path = Path(output_path)
@@ -126,7 +148,12 @@ class TrainingCurvesHandler:
 class MeanOf(Metric):
     """Mean of a per-subject number over a run (``output_transform`` gives the run's numbers for a batch), across
     ranks under torchrun; NaN when no subject was processed, as in a resumed run that had nothing left to do, where
-    MONAI's metrics would fail on an empty buffer."""
+    MONAI's metrics would fail on an empty buffer.
+
+    Args:
+        output_transform: maps the engine's output (a batch's decollated items) to that batch's numbers.
+        device: where the running sum and count are kept; the other arguments are Ignite ``Metric``'s.
+    """
 
     @reinit__is_reduced
     def reset(self) -> None:

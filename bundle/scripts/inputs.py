@@ -71,7 +71,22 @@ def inference_items(
 ) -> list[dict]:
     """What inference reads: ``files`` if given; else a cohort folder (with ``datalist.json``) gives the fold's
     split, and any other folder all of its labelmaps. ``observation_file`` adds each subject's segmented slices
-    (``observed_slices``), which only the ``given`` observation reads: with any other, it is refused."""
+    (``observed_slices``), which only the ``given`` observation reads: with any other, it is refused.
+
+    Args:
+        dataset_dir: a cohort folder (with ``datalist.json``) or a folder of labelmaps; unused with ``files``.
+        fold, split: the fold (its index) and split (``"train"``, ``"val"``, ``"test"``) read from a cohort folder.
+        files: explicit labelmap files, named by their file names; None reads ``dataset_dir``.
+        observation_file: JSON of each subject's segmented slices (``read_observation_file``); None for none.
+        observation: the run's observation mode (``observation.MODES``); ``observation_file`` needs ``"given"``.
+
+    Returns:
+        Items ``{"id", "image", ...}``, with ``observed_slices`` for the subjects the observation file lists.
+
+    Raises:
+        DatalistError: an observation file with another mode than ``given``, or inputs that cannot be listed
+            (``load_split``, ``list_labelmaps``, ``file_items``, ``read_observation_file``).
+    """
     if observation_file is not None and observation != "given":
         raise DatalistError(
             f"{observation_file}: an observation file lists segmented slices, but the observation is {observation!r}; "
@@ -92,7 +107,19 @@ def calibration_items(dataset_dir: str, fold: int = 0, abnormal_axis: bool | Non
     """Subjects to calibrate a trained model on, from any cohort of any size: a cohort folder (with ``datalist.json``)
     gives what validation fits (``validation_items``: the fold's validation subjects, and its training subjects when
     some are labelled abnormal); any other folder, every labelmap in it, all taken as healthy. The model's own codes
-    and decoder are not touched, so the cohort need not be the one it was trained on."""
+    and decoder are not touched, so the cohort need not be the one it was trained on.
+
+    Args:
+        dataset_dir: a cohort folder (with ``datalist.json``) or any folder of labelmaps.
+        fold: index of the cohort's fold whose subjects are taken; unused for a plain folder.
+        abnormal_axis: as in ``datalist.validation_items``; True needs a cohort folder.
+
+    Returns:
+        Items with their ``role`` (for a plain folder, all ``healthy`` calibration subjects).
+
+    Raises:
+        DatalistError: ``abnormal_axis`` True without a datalist, or inputs that cannot be listed.
+    """
     datalist = Path(cohort_datalist(dataset_dir))
     if datalist.is_file():
         return validation_items(datalist, fold, abnormal_axis)

@@ -120,7 +120,12 @@ class StudyLayout:
 
 class SubjectFiles:
     """A subject's output files in ``output_dir``; ``complete(item)`` tells whether an earlier run wrote them all
-    (the scores file is written last, so its presence marks the subject complete)."""
+    (the scores file is written last, so its presence marks the subject complete).
+
+    Args:
+        output_dir: the run's scores folder, where every subject's files go.
+        output_ext: extension of the written labelmaps (e.g. ``.nii.gz``); ``"auto"`` keeps each input's format.
+    """
 
     def __init__(self, output_dir: str | os.PathLike, output_ext: str = ".nii.gz") -> None:
         self.output_dir, self.output_ext = Path(output_dir), output_ext

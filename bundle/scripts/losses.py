@@ -41,6 +41,11 @@ class AutoDecoderLoss(nn.Module):
 
     The code weight ramps up linearly over ``warmup_epochs`` (``set_epoch`` is called by a handler), as in DeepSDF.
     ``last_parts`` keeps the detached components of the latest call for logging.
+
+    Args:
+        lambda_bce, lambda_dice: weights of the BCE and soft Dice terms.
+        code_weight: weight of the codes' mean squared norm once warmed up (DeepSDF's code regularisation).
+        warmup_epochs: epochs over which that weight ramps up linearly from 0; 0 or less applies it from the start.
     """
 
     def __init__(

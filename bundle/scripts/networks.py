@@ -131,6 +131,15 @@ class LatentTable(nn.Module):
     travel with the weights (``get_extra_state``), so a checkpoint says whose codes it holds.
     With ``resize_on_load`` (inference), loading a checkpoint adopts its number of codes; otherwise (training,
     resuming) a checkpoint made for other subjects is refused.
+
+    Args:
+        num_subjects: rows of the table, one per training subject.
+        latent_dim: each member's code size; members: decoders the codes are for (1: a single decoder).
+        case_ids: the subjects' ids, one per row; None numbers them ``"0"``, ``"1"``...
+        resize_on_load: adopt a checkpoint's number of codes when loading (inference) instead of refusing it.
+
+    Raises:
+        ValueError: no subject or member, or not one case id per row.
     """
 
     def __init__(
@@ -185,6 +194,10 @@ class AutoDecoder(nn.Module):
 
     ``forward(points, case_index)`` returns the logits and the codes used, so that the loss can regularise them.
     ``bf16`` runs the decoder under bfloat16 autocast (about 2.6x faster on a recent CPU); logits come back float32.
+
+    Args:
+        decoder: the occupancy decoder (or ``DecoderEnsemble``); latent_table: the codes trained with it.
+        bf16: run the decoder under bfloat16 autocast.
     """
 
     def __init__(self, decoder: OccupancyDecoder, latent_table: LatentTable, bf16: bool = False) -> None:

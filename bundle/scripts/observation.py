@@ -64,7 +64,21 @@ def on_slices(shape: Sequence[int], slices: Mapping[int, Sequence[int]]) -> np.n
 
 
 class Observed(Transform):
-    """Dictionary transform reducing ``image`` (model grid) and ``label`` (input grid) to the observed voxels."""
+    """Dictionary transform reducing ``image`` (model grid) and ``label`` (input grid) to the observed voxels.
+
+    Args:
+        mode: one of ``MODES`` (see the module docstring).
+        step: slices from one observed slice (``parallel``) or slab start (``thick``) to the next, at least 1.
+        axis: the voxel axis (0, 1 or 2) along which ``parallel`` and ``thick`` count slices.
+        offsets_mm: distances in mm of the ``orthogonal`` planes from the mask's centre of mass.
+        thickness_mm: slab thickness in mm (``thick``), at most ``step`` slices.
+        image_key, label_key: the mask on the model grid, and the input on its own grid (optional; ``given`` needs it).
+        observed_key, label_observed_key: where the observed region is written, on each of those grids.
+
+    Raises:
+        ObservationError: an invalid setting; when called, a plane or slice outside the image, slabs thicker than
+            ``step``, ``given`` without the labelmap or its slices, or no muscle voxel in the observed region.
+    """
 
     def __init__(
         self,

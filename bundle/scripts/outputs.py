@@ -22,6 +22,11 @@ class AnomalyMapd(MapTransform):
     """Where input and reconstruction disagree: 1 = missing tissue (expected, absent), 2 = extra tissue.
 
     Under a partial observation only observed voxels can disagree; the rest of the map is 0.
+
+    Args:
+        keys: the input mask and the reconstruction, in that order, both on the input's grid.
+        output_key: where the anomaly map is written.
+        observed_key: the observed voxels of the input's grid under a partial observation (absent: all observed).
     """
 
     def __init__(
@@ -49,7 +54,14 @@ class AnomalyMapd(MapTransform):
 
 
 class SaveLabelmapd(MapTransform):
-    """Write labelmaps where ``layout.SubjectFiles`` puts them, on the grid of their metadata, atomically."""
+    """Write labelmaps where ``layout.SubjectFiles`` puts them, on the grid of their metadata, atomically.
+
+    Args:
+        keys: the labelmaps to write, each to ``<id>_<key><ext>``.
+        output_dir: the folder they are written to.
+        output_ext: their extension, or ``"auto"`` for each input's format (``layout.SubjectFiles``).
+        id_key: the item's subject id, which names the files.
+    """
 
     def __init__(self, keys: KeysCollection, output_dir: str, output_ext: str = ".nii.gz", id_key: str = "id"):
         super().__init__(keys)

@@ -28,7 +28,11 @@ OBSERVED_KEY = "label_observed"  # the observed voxels of the input's grid, unde
 
 
 class CropToSpatialShaped(MapTransform):
-    """Undo end-padding from ``pad_list_data_collate(method='end')``: crop to ``meta['spatial_shape']``."""
+    """Undo end-padding from ``pad_list_data_collate(method='end')``: crop to ``meta['spatial_shape']``.
+
+    Args:
+        keys, allow_missing_keys: MONAI ``MapTransform``'s: the padded images to crop, and whether one may be absent.
+    """
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -43,6 +47,14 @@ class DecodeLatentd(MapTransform):
     """Decode the fitted code onto the grid of ``reference_key`` (the input's own grid) as ``output_key``.
 
     Coarse-to-fine by default (``coarse_mm`` > 0); the field is evaluated in chunks of ``chunk_size`` points.
+
+    Args:
+        keys: the fit (a dict holding ``code``, as ``LatentFitInferer`` returns it, or the code itself).
+        decoder: the trained decoder (or ensemble); coordinate_scale: model units per mm, the model's frame.
+        reference_key, centre_key, output_key: the grid to decode on, the centre of mass (world mm), the result.
+        coarse_mm: step in mm of the coarse lattice; 0 or less queries every voxel (``decode_dense``).
+        chunk_size: about how many points each decoder call takes, bounding memory.
+        bf16: decode under bfloat16 autocast.
     """
 
     def __init__(
@@ -117,6 +129,14 @@ class ScoreSubjectd(MapTransform):
     between the observed parts, whose cut faces coincide.
     ``observed_fraction`` is the share of the reconstructed muscle that was observed (1 for a full mask; NaN when
     nothing was reconstructed).
+
+    Args:
+        keys: the input mask and the reconstruction, in that order, both on the input's grid.
+        pred_key, output_key, id_key: the fit (its ``fit_*`` diagnostics join the row), the row, the subject id.
+        deviation_key, deviation_map_key, profile_key: where the vertex deviations, the deviation map and the
+            flattening profile are written.
+        observed_key: the observed voxels of the input's grid (absent: all observed).
+        smooth_mm: Gaussian smoothing (standard deviation, mm) of the compared surfaces of full masks.
     """
 
     def __init__(

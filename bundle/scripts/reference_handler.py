@@ -25,6 +25,18 @@ class HealthyReferenceHandler:
     abnormal axis (``role`` "axis", see ``datalist.validation_items``), the axis is learned from the codes of every
     healthy and every labelled abnormal subject fitted; otherwise the reference has no axis. Attach to the validator,
     before its BestModelSaver.
+
+    Args:
+        reference: the healthy reference to refit and recalibrate (saved with the model).
+        latent_table: the training codes, to which the latent prior is refitted.
+        scores_key, map_key, profile_key: where each validation item holds its scores row, deviation map and
+            flattening profile.
+        axis_method: how the abnormal axis is learned (``axis.METHODS``).
+        source: what the subjects come from (e.g. the datalist), named in error messages about the axis.
+
+    Raises:
+        AxisError: when validation ends with labelled abnormal subjects but an unknown ``axis_method``, or too few
+            subjects for the axis.
     """
 
     def __init__(

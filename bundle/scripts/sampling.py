@@ -42,6 +42,14 @@ class FindSurfaced(MapTransform):
 
     Under a partial observation (``observed_key``, see ``observation.Observed``) the boundary is the one seen in the
     observed voxels, whose indices are stored too (``observed_key`` + ``_voxels``) for the sampler.
+
+    Args:
+        keys, allow_missing_keys: the binary mask(s) on the model grid, and whether one may be absent.
+        surface_key: where the boundary voxel indices ``[M, 3]`` are written.
+        observed_key: the observed region (``observation.Observed``); absent for a full observation.
+
+    Raises:
+        LabelmapError: when called, the mask is empty after resampling.
     """
 
     def __init__(
@@ -81,6 +89,20 @@ class SamplePointsd(Randomizable, MapTransform):
 
     With a ``seed``, each subject's points depend only on the seed and the subject's ``id``, not on which subjects
     were processed before it: a fit, hence a score, is the same in any order, batch or process.
+
+    Args:
+        keys, allow_missing_keys: the binary mask(s) on the model grid, and whether one may be absent.
+        num_points: points drawn per subject and call; surface_fraction: the share near the boundary (0 to 1).
+        jitter_voxels: standard deviation, in voxels, of the boundary points' Gaussian jitter.
+        box_margin_mm: how far, in mm, the box of the uniform points extends beyond the boundary voxels.
+        coordinate_scale: model units per mm from the centre of mass (the model's frame).
+        centre_key, surface_key, observed_key: the centre of mass (world mm), the boundary voxels (``FindSurfaced``;
+            computed here when absent) and the observed region (absent: all observed).
+        points_key, occupancy_key: where the points ``[N, 3]`` and their occupancies ``[N, 1]`` are written.
+        seed, id_key: with a seed, a subject's points depend on it and the id only; None uses the transform's state.
+
+    Raises:
+        ValueError: ``num_points`` below 1 or ``surface_fraction`` outside [0, 1].
     """
 
     def __init__(

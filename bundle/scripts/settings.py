@@ -118,6 +118,17 @@ class ModelSettings:
     Loading a state into an object that already holds values (resuming a training run) refuses a checkpoint made
     with other settings, naming the first one that differs, except those in ``may_change`` (the fit settings, when a
     model is recalibrated): this object's values are kept and win.
+
+    Args:
+        values: every one of ``MODEL_SETTINGS``; None or empty for an object a checkpoint's state is loaded into.
+        source: what the settings come from (a run, a file), named in error messages.
+        may_change: settings a loaded state may differ in without being refused.
+        network, fitter: the decoder and ``LatentFitter``, whose ``architecture()`` and ``settings()`` override
+            ``values``.
+
+    Raises:
+        ValueError: the settings, once the objects' are merged in, are not empty yet lack one of ``MODEL_SETTINGS``.
+        SettingsError: on ``load_state_dict``, a state whose setting differs from this object's (not in ``may_change``).
     """
 
     def __init__(
@@ -184,6 +195,20 @@ def settings_for_scoring(
     refused too unless ``allow_uncalibrated``: then the run warns, uses it, and the returned settings record the
     change (``uncalibrated``), which scores.json reports. A checkpoint written before models carried their settings
     loads with a warning, using ``requested`` over ``defaults`` (by default, the values of configs/train.json).
+
+    Args:
+        ckpt_path: the model file.
+        requested: every model setting (``MODEL_SETTINGS``), None where the user gave none.
+        allow_uncalibrated: accept fit and observation settings that differ from the model's, with a warning.
+        defaults: values for a checkpoint without settings; None reads configs/train.json.
+
+    Returns:
+        The model's settings with the accepted changes, ``uncalibrated`` recording the calibrated ones changed.
+
+    Raises:
+        ValueError: ``requested`` does not name exactly the model settings.
+        CheckpointError: ``ckpt_path`` is missing or not a safe, readable checkpoint.
+        SettingsError: a requested setting contradicts the model (see above).
     """
     from .checkpoints import load_checkpoint
 

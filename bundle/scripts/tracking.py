@@ -15,7 +15,14 @@ from monai.utils import path_to_sqlite_uri
 
 
 def sqlite_tracking_uri(db_path: str | Path) -> str:
-    """The ``sqlite:///`` URI of ``db_path``, with its schema created once (folders included)."""
+    """The ``sqlite:///`` URI of ``db_path``, with its schema created once (folders included).
+
+    Args:
+        db_path: the store's SQLite file; a ``.lock`` file beside it makes the first creation exclusive.
+
+    Returns:
+        The store's ``sqlite:///`` URI, as MLflow's ``tracking_uri`` takes it.
+    """
     from mlflow.tracking import MlflowClient
 
     path = Path(db_path).resolve()

@@ -65,6 +65,14 @@ class CheckLabelmapd(MapTransform):
     """Reject what is not a single-channel 3D labelmap of finite integer values with a plausible geometry.
 
     Runs right after ``EnsureChannelFirstd``. ``max_voxels`` guards memory against absurdly large volumes.
+
+    Args:
+        keys, allow_missing_keys: the labelmap(s) to check, and whether one may be absent.
+        max_voxels: the most voxels a labelmap may have.
+
+    Raises:
+        LabelmapError: when called, not one 3D channel of at least 2 voxels per axis, more than ``max_voxels``,
+            non-finite or non-integer values, or an implausible spacing.
     """
 
     def __init__(self, keys: KeysCollection, max_voxels: int = 512**3, allow_missing_keys: bool = False) -> None:
@@ -101,7 +109,15 @@ class CheckLabelmapd(MapTransform):
 
 
 class SelectLabeld(MapTransform):
-    """Binarise a labelmap to the muscle given by ``label`` (one value or several, merged), as uint8 {0, 1}."""
+    """Binarise a labelmap to the muscle given by ``label`` (one value or several, merged), as uint8 {0, 1}.
+
+    Args:
+        keys, allow_missing_keys: the labelmap(s) to binarise, and whether one may be absent.
+        label: the muscle's value in the user's files, or several values merged into one mask.
+
+    Raises:
+        LabelmapError: when called, the labelmap holds none of the values (the message lists those present).
+    """
 
     def __init__(self, keys: KeysCollection, label: int | Sequence[int] = 1, allow_missing_keys: bool = False):
         super().__init__(keys, allow_missing_keys)
@@ -132,6 +148,15 @@ class Islandsd(MapTransform):
     refused: a mask of a few voxels is not a muscle, and fitting it would only produce a meaningless score.
     A subject segmented on a few slices only (``slices_key``, see ``observation.Observed``) is left as it is: its
     slices are disconnected by design, and its observed volume says nothing of the muscle's; the counts are NaN.
+
+    Args:
+        keys, allow_missing_keys: the binary mask(s), and whether one may be absent.
+        remove: keep the largest connected part only; False only reports the islands.
+        min_volume_ml: the smallest muscle accepted, in ml (after removal).
+        count_key, volume_key, slices_key: where the island count and volume (ml) go; the segmented slices' key.
+
+    Raises:
+        LabelmapError: when called, the muscle kept is smaller than ``min_volume_ml``.
     """
 
     def __init__(
@@ -178,6 +203,10 @@ class CentreOnMassd(MapTransform):
 
     The image is left untouched: the model frame is derived from world coordinates, so that decoding can later
     target any grid, the input's own included.
+
+    Args:
+        keys, allow_missing_keys: the binary mask(s), and whether one may be absent.
+        centre_key: where the centre of mass (world mm, float32 ``[3]``) is written.
     """
 
     def __init__(self, keys: KeysCollection, centre_key: str = "centre", allow_missing_keys: bool = False) -> None:

@@ -19,7 +19,13 @@ ROW_KEYS = ("id", "group", "healthy", "fold", "role")
 
 class ScoreCalibrationSubjectsd(MapTransform):
     """Run ``transform`` (the scoring postprocessing) on calibration subjects; an axis subject keeps its fit and gets
-    a row holding only who it is (``ROW_KEYS``) under ``scores_key``."""
+    a row holding only who it is (``ROW_KEYS``) under ``scores_key``.
+
+    Args:
+        transform: the scoring postprocessing, run on every item not marked as an axis subject.
+        role_key: the item's role (``datalist.AXIS`` marks an axis subject).
+        scores_key: where an axis subject's row is written.
+    """
 
     def __init__(self, transform: Compose, role_key: str = "role", scores_key: str = "scores") -> None:
         super().__init__(keys=[role_key], allow_missing_keys=True)

@@ -29,6 +29,20 @@ class ScoresWriter:
 
     ``decision_score`` names the calibrated score whose 'abnormal' flag becomes the ``decision`` column. Without a
     ``dataset`` to read the rows back from, they are kept in memory.
+
+    Args:
+        output_dir: the run's scores folder (per-subject files, tables, figures).
+        reference: the model's healthy reference; None, or not calibrated, leaves scores raw and decisions "n/a".
+        settings: the model settings the run used, recorded in scores.json (``RunTables``).
+        decision_score: the calibrated score whose 'abnormal' flag becomes the ``decision``.
+        overlays, meshes: write each subject's overlay PNG, and its surface meshes (VTK and PLY).
+        summary_page, group_report: write the run's summary page, and group summaries (``RunTables``).
+        dataset: the ``SubjectDataset`` being scored, whose items give the rows' order; None keeps rows in memory.
+        output_ext: extension of the subject's labelmaps (``layout.SubjectFiles``).
+        scores_key: where each item holds its raw scores row.
+
+    Raises:
+        SettingsError: when the run starts, ``decision_score`` is not a score the reference is calibrated for.
     """
 
     def __init__(

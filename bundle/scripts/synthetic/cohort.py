@@ -213,7 +213,18 @@ def generate_cohort(
 
 
 def ensure_demo_cohort(dataset_dir: str | os.PathLike, **kwargs) -> Path:
-    """Generate the default demo cohort into ``dataset_dir`` unless its datalist already exists."""
+    """Generate the default demo cohort into ``dataset_dir`` unless its datalist already exists.
+
+    Args:
+        dataset_dir: the cohort folder; nothing is written when its ``datalist.json`` exists.
+        kwargs: ``generate_cohort``'s options (group sizes, seed, format...); its defaults make the demo cohort.
+
+    Returns:
+        The path of the cohort's datalist.
+
+    Raises:
+        ValueError: options ``generate_cohort`` refuses (format, label, too few healthy subjects for the folds).
+    """
     datalist = Path(cohort_datalist(dataset_dir))
     if datalist.exists():
         return datalist
