@@ -127,3 +127,23 @@ def test_no_config_reaches_into_a_list_by_position():
     for path in sorted(CONFIGS.glob("*.json")):
         keys = list(json.loads(path.read_text()))
         assert [k for k in keys if re.search(r"#\d+(#|$)", k)] == [], path.name
+
+
+def test_every_config_target_documents_its_arguments():
+    """What a ``_target_`` user reads first: the class or function's Args section."""
+    import importlib
+    import inspect
+    import re
+
+    targets = set()
+    for path in CONFIGS.glob("*.json"):
+        targets |= set(re.findall(r'"_target_": "(scripts\.[\w.]+)"', path.read_text()))
+    assert len(targets) > 30
+    undocumented = []
+    for target in sorted(targets):
+        module, name = target.rsplit(".", 1)
+        obj = getattr(importlib.import_module(module), name)
+        own = (obj.__doc__ or "") + ((obj.__init__.__doc__ or "") if inspect.isclass(obj) else "")
+        if "Args:" not in own:
+            undocumented.append(target)
+    assert undocumented == []
