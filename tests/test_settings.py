@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import TINY_TRAINING, bundle_config, cli_overrides, run_bundle_cli, train_tiny
+from conftest import BUNDLE_ROOT, TINY_TRAINING, bundle_config, cli_overrides, run_bundle_cli, train_tiny
 
 from scripts.settings import (
     FIT,
@@ -179,6 +179,31 @@ def test_every_model_setting_is_declared_recorded_and_requested():
         assert recorded[name] == requested[name] == f"$@switches['{name}']", name
     with pytest.raises(ValueError, match="left out \\['latent_dim'\\]"):
         settings_for_scoring("unused.pt", {k: None for k in MODEL_SETTINGS if k != "latent_dim"})
+
+
+def test_configs_read_model_settings_through_the_settings_they_were_resolved_to():
+    """Inference sets every model-setting id to null (the model file decides), so a config entry must read
+    ``$@settings['x']``, never ``@x``; only the recorded and requested mappings (and the on/off switches, which parse
+    the raw values) name the ids themselves."""
+    import json
+    import re
+
+    allowed = {"settings", "model_settings", "switches"}
+    found = []
+
+    def walk(value, path: list[str], name: str) -> None:
+        if isinstance(value, dict):
+            for key, child in value.items():
+                walk(child, path + [key], name)
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                walk(child, path + [str(index)], name)
+        elif isinstance(value, str) and path[0] not in allowed:
+            found.extend(f"{name}: {'#'.join(path)}" for m in re.findall(r"@(\w+)", value) if m in MODEL_SETTINGS)
+
+    for path in sorted((BUNDLE_ROOT / "configs").glob("*.json")):
+        walk(json.loads(path.read_text()), [], path.name)
+    assert found == []
 
 
 def test_training_validation_and_inference_share_one_chain():
