@@ -241,7 +241,8 @@ def test_inference_selects_the_label_of_a_multilabel_file(tmp_path, tiny_model):
 def test_shipped_model_on_the_demo_test_cases(demo_cohort, tmp_path):
     """The quality bar of the shipped model (fold 0): healthy test Dice, AUC of the best score vs volume."""
     out = tmp_path / "demo"
-    args = {"dataset_dir": str(demo_cohort), "output_dir": str(out), "save_overlays": "False"}
+    args = {"dataset_dir": str(demo_cohort), "output_dir": str(out)}
+    args.update(save_overlays="False", save_meshes="False", save_summary_page="False")  # scores and labelmaps
     result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
     assert result.returncode == 0, result.stderr[-3000:]
     with open(out / "scores.csv") as stream:
