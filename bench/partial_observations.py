@@ -13,13 +13,13 @@ The ``given`` observations are real ones: the bench writes each subject's file w
 emptied (every k-th slice of the file along its third axis, from an offset drawn per subject) and lists the slices in
 the datalist (``observed_slices``), so that fitting reads only the file, as for a real acquisition.
 
-Cohorts (``--cohorts``): the demo cohort, whose fold 0 model is the shipped one, and the harder cohorts of the
-mild-anomaly work (``bench/anomaly_detection.py``: ``mild`` and ``mild_noisy``) generated with ``--hard_seed`` (2 by
-default: the seed that was never used for choosing the fit settings); every other model is trained here with the
-study's budgets. ``--cohort NAME DATASET_DIR STUDY_DIR`` (repeatable) adds one whose STUDY_DIR holds
-``fold<k>/models/model.pt`` for the folds asked for. The observation levels were fixed before anything was measured;
-nothing here was tuned. About 1 to 2 minutes per cohort, fold and observation on 2 CPU cores, 2 more per model
-trained; finished ones are reused.
+Cohorts (``--cohorts``): the demo cohort, whose fold 0 model is the shipped one, and 5-fold study cohorts of the
+demo's size drawn by the mild-anomaly benchmark's generators (``bench/detection_power.py``: ``mild`` and
+``mild_noisy``) with ``--hard_seed`` (2 by default, as the 0.4.0 measurements in the model card used); every other
+model is trained here with the study's budgets. ``--cohort NAME DATASET_DIR STUDY_DIR`` (repeatable) adds one whose
+STUDY_DIR holds ``fold<k>/models/model.pt`` for the folds asked for. The observation levels were fixed before
+anything was measured; nothing here was tuned. About 1 to 2 minutes per cohort, fold and observation on 2 CPU cores,
+2 more per model trained; finished ones are reused.
 """
 
 from __future__ import annotations
@@ -202,10 +202,24 @@ def trained_source(work: Path, name: str, dataset: Path, folds: list[int], shipp
     return source
 
 
+def study_cohort(work: Path, cohort: str, seed: int) -> Path:
+    """A 5-fold study cohort (the demo's counts: 24 Y, 24 OH, 16 OS) drawn by the generator of ``cohort`` (one of
+    ``detection_power.COHORTS``) with ``seed``, made once."""
+    from detection_power import COHORTS
+
+    from scripts.layout import cohort_datalist
+    from scripts.synthetic.cohort import generate_cohort
+
+    folder = work / "cohorts" / f"{cohort}_seed{seed}"
+    if not Path(cohort_datalist(folder)).is_file():
+        generate_cohort(folder, seed=seed, progress=False, **COHORTS[cohort])
+    return folder
+
+
 def sources(work: Path, cohorts: list[str], seed: int, folds: list[int]) -> dict[str, tuple[Path, Path]]:
-    """The dataset and the trained models of each cohort: the demo cohort (fold 0: the shipped model), and the
-    cohorts of the mild-anomaly work generated with ``seed``, as ``bench/anomaly_detection.py`` generates them."""
-    from anomaly_detection import COHORTS, cohort_dir
+    """The dataset and the trained models of each cohort: the demo cohort (fold 0: the shipped model), and study
+    cohorts of the mild-anomaly benchmark's generators drawn with ``seed``."""
+    from detection_power import COHORTS
 
     out = {}
     for cohort in cohorts:
@@ -213,7 +227,7 @@ def sources(work: Path, cohorts: list[str], seed: int, folds: list[int]) -> dict
             dataset = demo_cohort()
             out[cohort] = dataset, trained_source(work, cohort, dataset, folds, BUNDLE / "models" / "model.pt")
         elif cohort in COHORTS:
-            name, dataset = f"{cohort}_seed{seed}", cohort_dir(work, cohort, seed)
+            name, dataset = f"{cohort}_seed{seed}", study_cohort(work, cohort, seed)
             out[name] = dataset, trained_source(work, name, dataset, folds)
         else:
             raise SystemExit(f"--cohorts: {cohort!r} is not demo or one of {', '.join(COHORTS)}")
