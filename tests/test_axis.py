@@ -38,6 +38,21 @@ def test_an_axis_from_two_cases_places_new_abnormal_muscles_beyond_healthy_ones(
         AbnormalAxis().learn(_codes(rng, 40), _codes(rng, 1), source="cohort.json")
 
 
+def test_one_subjects_code_is_judged_as_that_subject():
+    """Inference holds one subject's code as ``[D]`` (a torch tensor): judged as one row, it scores what the same code
+    scores in a stack (a ``[D]`` code once read as D codes of one number, and every axis score was wrong)."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    axis = AbnormalAxis()
+    axis.learn(_codes(rng, 40), _codes(rng, 8, shift=5.0))
+    stack = _codes(rng, 5, shift=5.0)
+    expected = axis.score(stack)
+    for row, value in zip(stack, expected, strict=True):
+        assert axis.judge(torch.from_numpy(row).float(), 0.95)["axis_score"] == pytest.approx(value, abs=1e-5)
+        assert axis.score(row) == pytest.approx([value])
+
+
 def test_a_model_with_an_axis_round_trips_and_refuses_an_axis_of_another_latent_space(tmp_path):
     rng = np.random.default_rng(1)
     reference = HealthyReference()

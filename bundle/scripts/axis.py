@@ -31,7 +31,10 @@ class AxisError(InputError):
 
 
 def _codes(values) -> np.ndarray:
-    return np.asarray(torch.as_tensor(np.asarray(values)).detach().cpu(), dtype=np.float64).reshape(len(values), -1)
+    """``[N, D]`` float64 codes from a stack of codes, or ``[1, D]`` from a single code ``[D]``: a subject's code as
+    inference holds it is one row, not D rows of one number."""
+    codes = np.asarray(torch.as_tensor(np.asarray(values)).detach().cpu(), dtype=np.float64)
+    return codes.reshape(1, -1) if codes.ndim == 1 else codes.reshape(len(codes), -1)
 
 
 class AbnormalAxis:
