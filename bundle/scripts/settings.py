@@ -74,9 +74,9 @@ def bundle_version() -> str:
 
 def _migrated(values: dict) -> dict:
     """Settings written by earlier versions, in today's terms: before 0.5.0 every model was one decoder
-    (``ensemble_size`` 1) with residual links, fitted with the then fixed early stop (``fit_patience`` 50,
-    ``fit_min_improvement`` 2e-3); before 0.4.0 sparse slices were ``sparse_step``/``sparse_axis``, the parallel mode
-    now."""
+    (``ensemble_size`` 1); before 0.5.1 its residual links and the fit's early stop were fixed (``residual`` true,
+    ``fit_patience`` 50, ``fit_min_improvement`` 2e-3); before 0.4.0 sparse slices were ``sparse_step`` and
+    ``sparse_axis``, the parallel mode now."""
     values = {"ensemble_size": 1, "residual": True, "fit_patience": 50, "fit_min_improvement": 2e-3, **values}
     if "observation" in values or "sparse_step" not in values:
         return values
