@@ -20,17 +20,12 @@ def list_labelmaps(folder: str | os.PathLike) -> list[dict]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DatalistError(f"{folder}: input folder not found")
-    items, seen = [], {}
-    for path in sorted(folder.iterdir()):
-        if path.name.lower().endswith(IMAGE_SUFFIXES) and not path.name.startswith("."):
-            subject_id = safe_id(image_stem(path))
-            if subject_id in seen:
-                raise DatalistError(f"{path}: subject id {subject_id!r} already used by {seen[subject_id]}")
-            seen[subject_id] = path
-            items.append({"id": subject_id, "image": str(path.resolve())})
-    if not items:
+    paths = [
+        p for p in sorted(folder.iterdir()) if p.name.lower().endswith(IMAGE_SUFFIXES) and not p.name.startswith(".")
+    ]
+    if not paths:
         raise DatalistError(f"{folder}: no labelmap ({', '.join(IMAGE_SUFFIXES)}) found")
-    return items
+    return file_items([str(p) for p in paths])
 
 
 def file_items(files: list[str]) -> list[dict]:

@@ -12,20 +12,9 @@ CONFIGS = ("train.json", "inference.json", "evaluate.json", "calibrate.json")
 
 def config_ids() -> set[str]:
     """Every id the bundle's configs declare (nested ones as ``a#b``): what a study override may name."""
-    from monai.bundle import ConfigParser
+    from ..overrides import declared_ids
 
-    ids: set[str] = set()
-
-    def walk(value, prefix: str) -> None:
-        if prefix:
-            ids.add(prefix)
-        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        for key, child in children:
-            walk(child, f"{prefix}#{key}" if prefix else str(key))
-
-    for name in CONFIGS:
-        walk(ConfigParser.load_config_file(BUNDLE_ROOT / "configs" / name), "")
-    return ids
+    return declared_ids([str(BUNDLE_ROOT / "configs" / name) for name in CONFIGS])
 
 
 def parse_configs(configs: list[str], **overrides):
