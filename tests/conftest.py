@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from bundle_processes import run_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLE_ROOT = REPO_ROOT / "bundle"
 CONFIGS = BUNDLE_ROOT / "configs"
 TINY_SPACING = (2.5, 2.5, 2.5)
+
+
+def pytest_configure(config) -> None:
+    """Share the cores between xdist workers: each worker's commands get their share of threads, not all of them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // workers)))
 
 
 def bundle_config(*files: str, **overrides):
@@ -49,14 +57,37 @@ def bundle_root() -> Path:
     return BUNDLE_ROOT
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """The folder ``name`` that ``build(folder)`` fills, built by the first test process that asks for it.
+
+    With ``pytest -n`` (xdist) every worker is a session of its own; the expensive session fixtures (cohorts, the
+    tiny model) are built once, under a file lock in the temporary folder all workers share, and read by all. A
+    build that fails leaves no marker, so the next worker that asks builds it again and fails the same way.
+    """
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, above each worker's own
+    folder, marker = root / name, root / f"{name}.built"
+    with FileLock(root / f"{name}.lock"):
+        if not marker.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            marker.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory) -> Path:
     """12 subjects (4 per group) at 2.5 mm, 3 folds: small enough for every pipeline and engine test."""
     from scripts.synthetic.cohort import generate_cohort
 
-    out = tmp_path_factory.mktemp("tiny_cohort")
-    generate_cohort(out, n_young=4, n_older=4, n_sarcopenic=4, spacing=TINY_SPACING, num_folds=3, progress=False)
-    return out
+    def build(out: Path) -> None:
+        generate_cohort(out, n_young=4, n_older=4, n_sarcopenic=4, spacing=TINY_SPACING, num_folds=3, progress=False)
+
+    return built_once(tmp_path_factory, "tiny_cohort", build)
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +95,7 @@ def demo_cohort(tmp_path_factory) -> Path:
     """The default demo cohort (default seed, counts and 1 mm spacing), as the quick start generates it."""
     from scripts.synthetic.cohort import generate_cohort
 
-    out = tmp_path_factory.mktemp("demo_cohort")
-    generate_cohort(out, progress=False)
-    return out
+    return built_once(tmp_path_factory, "demo_cohort", lambda out: generate_cohort(out, progress=False))
 
 
 def free_port() -> int:
@@ -80,11 +109,12 @@ def load_datalist(cohort: Path) -> dict:
 
 
 def run_bundle_cli(*args: str, cwd: Path = BUNDLE_ROOT, env: dict | None = None, timeout: float = 600):
-    """Run ``python -m <args>`` in a subprocess as a user would, returning the CompletedProcess."""
+    """Run ``python -m <args>`` in a process of its own as a user would, returning the CompletedProcess.
+
+    The process is forked from one that has imported the heavy packages already (``bundle_processes``).
+    """
     full_env = {**os.environ, "PYTHONPATH": str(BUNDLE_ROOT), "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
-    )
+    return run_module(args[0], list(args[1:]), cwd=cwd, env=full_env, timeout=timeout)
 
 
 # Overrides that make a training run take seconds on the tiny cohort (the tests' budgets, not the bundle's).
@@ -122,8 +152,10 @@ def train_tiny(cohort: Path, run_dir: Path, **extra) -> subprocess.CompletedProc
 @pytest.fixture(scope="session")
 def tiny_model(tiny_cohort, tmp_path_factory) -> Path:
     """A model trained on the tiny cohort (fold 0) through the bundle's CLI; returns its run folder."""
-    run_dir = tmp_path_factory.mktemp("tiny_run")
-    result = train_tiny(tiny_cohort, run_dir)
-    (run_dir / "train.log").write_text(result.stdout + result.stderr)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
+
+    def build(run_dir: Path) -> None:
+        result = train_tiny(tiny_cohort, run_dir)
+        (run_dir / "train.log").write_text(result.stdout + result.stderr)
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "tiny_run", build)

@@ -14,6 +14,9 @@ from scripts.ensemble import DecoderEnsemble, build_decoder, inside
 from scripts.networks import OccupancyDecoder
 from scripts.settings import ModelSettings, SettingsError
 
+# one xdist worker runs this module: its `second_member` fixture is built once and shared by its tests
+pytestmark = pytest.mark.xdist_group("test_ensemble")
+
 
 def test_an_ensemble_decodes_each_member_with_its_part_of_the_code_and_keeps_the_mean_occupancy():
     torch.manual_seed(0)

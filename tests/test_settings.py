@@ -19,6 +19,9 @@ from scripts.settings import (
 )
 from scripts.synthetic.cohort import generate_cohort
 
+# one xdist worker runs this module: its `custom_model` fixture is built once and shared by its tests
+pytestmark = pytest.mark.xdist_group("test_settings")
+
 # Every setting that defines the frame or the architecture away from train.json's defaults.
 CUSTOM = {
     "label": "2",

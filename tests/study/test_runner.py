@@ -14,6 +14,9 @@ from mlflow.tracking import MlflowClient
 from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask
 from scripts.study.folds import axis_fold
 
+# one xdist worker runs this module: its `study` fixture is built once and shared by its tests
+pytestmark = pytest.mark.xdist_group("test_runner")
+
 STUDY_ARGS = {k: v for k, v in TINY_TRAINING.items() if k not in ("val_interval", "checkpoint_interval")}
 STUDY_ARGS.update({"epochs": "6", "network_def#hidden_dim": "64"})  # a nested id: applied to every fold, tracked
 
