@@ -9,9 +9,9 @@ under bf16 autocast (the ``bf16`` config switch), eager and through ``torch.comp
 - training: forward, backward and Adam step on ``subjects x points`` points (default 8 x 4096 = 32768);
 - forward: no-grad queries of one code in chunks, as reconstruction does.
 
-The fp32 paths compute the same function (checked in tests/test_networks.py). Whether bf16 reaches the same Dice is
-measured where it matters, on held-out fits after real training: ``bench/training_speed.py`` trains the bundle in
-fp32 and with ``--bf16 true`` and prints both Dice curves (a few hundred steps of this script are too early in
+The fp32 paths compute the same function (checked in tests/networks/test_decoder.py). Whether bf16 reaches the same
+Dice is measured where it matters, on held-out fits after real training: ``bench/training_speed.py`` trains the bundle
+in fp32 and with ``--bf16 true`` and prints both Dice curves (a few hundred steps of this script are too early in
 training, and too noisy, to compare precisions).
 
     .venv/bin/python bench/decoder_throughput.py [--timed 20] [--no-compile]
@@ -27,9 +27,9 @@ import torch
 from common import bundle_config, demo_cohort, machine_facts, synchronize, write_result
 from torch import nn
 
-from scripts.engines import AutoDecoderPrepareBatch
-from scripts.losses import OccupancyLoss
-from scripts.networks import OccupancyDecoder
+from scripts.engines.iterations import AutoDecoderPrepareBatch
+from scripts.networks.decoder import OccupancyDecoder
+from scripts.networks.losses import OccupancyLoss
 
 
 class Mode:

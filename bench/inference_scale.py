@@ -85,8 +85,8 @@ def scoring_command(model: Path, inputs: Path, output: Path, processes: int, spa
 
 def bookkeeping(folder: Path, entries: int) -> dict:
     """Listing, resume checks and merging, timed on ``entries`` files named like labelmaps."""
-    from scripts.files import write_csv, write_json_with_list
-    from scripts.inputs import list_labelmaps
+    from scripts.data.files import write_csv, write_json_with_list
+    from scripts.data.inputs import list_labelmaps
     from scripts.layout import SubjectFiles, scores_document, scores_table
 
     folder.mkdir(parents=True, exist_ok=True)

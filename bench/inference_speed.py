@@ -59,9 +59,9 @@ def run_inference(files: list[str], output_dir: Path, **overrides) -> dict:
 def fit_only(files: list[str]) -> dict:
     """Seconds per subject of ``LatentFitter.fit`` alone: all subjects in one batch, then one after another."""
     from scripts.checkpoints import load_checkpoint
-    from scripts.engines import FitPrepareBatch
-    from scripts.networks import LatentTable
-    from scripts.scoring import HealthyReference
+    from scripts.engines.iterations import FitPrepareBatch
+    from scripts.networks.decoder import LatentTable
+    from scripts.scoring.reference import HealthyReference
 
     # resume off: an earlier run in the config's output folder must not leave the dataloader empty
     parser = bundle_config("inference", input_files=files, fit_batch_size=len(files), resume=False)

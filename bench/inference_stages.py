@@ -43,18 +43,18 @@ def _key(function) -> tuple:
 
 def stage_functions() -> dict[str, tuple]:
     """stage -> (the functions doing it, the caller they are counted under or None)."""
-    from scripts import figures
-    from scripts.datasets import SubjectDataset
-    from scripts.deviation import vertex_deviation
-    from scripts.engines import LatentFitInferer
-    from scripts.metrics import reconstruction_metrics
-    from scripts.outputs import AnomalyMapd, SaveLabelmapd
-    from scripts.postprocessing import DecodeLatentd, ScoreSubjectd
-    from scripts.run_tables import RunTables
-    from scripts.scoring import HealthyReference
-    from scripts.sections import flattening_profile
-    from scripts.summary_page import write_summary_page
-    from scripts.writers import ScoresWriter
+    from scripts.data.datasets import SubjectDataset
+    from scripts.engines.iterations import LatentFitInferer
+    from scripts.handlers.run_tables import RunTables
+    from scripts.handlers.writers import ScoresWriter
+    from scripts.scoring.deviation import vertex_deviation
+    from scripts.scoring.metrics import reconstruction_metrics
+    from scripts.scoring.reference import HealthyReference
+    from scripts.scoring.sections import flattening_profile
+    from scripts.transforms.outputs import AnomalyMapd, SaveLabelmapd
+    from scripts.transforms.postprocessing import DecodeLatentd, ScoreSubjectd
+    from scripts.visualize import figures
+    from scripts.visualize.summary_page import write_summary_page
 
     scoring = ScoreSubjectd.__call__
     return {

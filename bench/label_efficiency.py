@@ -3,12 +3,12 @@
 For each cohort and seed, the model that ``detection_power.py`` trained (member 0 with the configs' defaults, or
 ``--model ensemble3`` ...) also fits the user's 48 healthy subjects like new ones (its training subjects re-fitted, and
 its validation subjects), as training does when it learns an axis. Then, for k = 2, 4, 8, 16 and ``--draws`` random
-draws per k, k of the test cohort's 100 sarcopenic subjects are labelled, the axis (``scripts.axis.AbnormalAxis``, the
-bundle's own) is learned from them and the 48 healthy codes, and it scores the other test subjects (100 healthy and
-100 - k sarcopenic): ROC AUC per draw. Beside it, on the same subjects and draws: the same axis learned on the voxel-PCA
-coefficients of the aligned masks and on volume alone (the fair supervised baselines), the bundle's unsupervised
-decision score (k = 0) and the descriptor that knows the anomaly; and a paired DeLong test of the INR axis against the
-PCA axis in every draw. Results: ``bench/results/label_efficiency.json`` and a PNG of the curves beside it.
+draws per k, k of the test cohort's 100 sarcopenic subjects are labelled, the axis (``scripts.scoring.AbnormalAxis``,
+the bundle's own) is learned from them and the 48 healthy codes, and it scores the other test subjects (100 healthy
+and 100 - k sarcopenic): ROC AUC per draw. Beside it, on the same subjects and draws: the same axis learned on the
+voxel-PCA coefficients of the aligned masks and on volume alone (the fair supervised baselines), the bundle's
+unsupervised decision score (k = 0) and the descriptor that knows the anomaly; and a paired DeLong test of the INR axis
+against the PCA axis in every draw. Results: ``bench/results/label_efficiency.json`` and a PNG of the curves beside it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def inr_codes(folder: Path, ids: list[str]) -> np.ndarray:
 def representations(dataset: Path, run_dir: Path, model: str) -> tuple[dict, list[str], list[str], np.ndarray]:
     """Per representation (INR codes, PCA coefficients, volume), the healthy reference rows and the test rows; the
     test ids and their labels (1 = sarcopenic)."""
-    from scripts.datalist import load_split
+    from scripts.data.datalist import load_split
     from scripts.layout import cohort_datalist
     from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask
 
@@ -73,7 +73,7 @@ def draws_for(labels: np.ndarray, k: int, draws: int, seed: int) -> list[np.ndar
 def evaluate(reps: dict, labels: np.ndarray, unsupervised, flatness, draws: int, seed: int) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from scripts.axis import AbnormalAxis
+    from scripts.scoring.axis import AbnormalAxis
     from scripts.study.statistics import delong_test
 
     out = {}

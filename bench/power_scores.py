@@ -47,7 +47,7 @@ def baseline_table(dataset: Path, cache: Path) -> pd.DataFrame:
     the PCA fitted on the user's 48 healthy subjects (training and validation, as the bundle uses both)."""
     if cache.is_file():
         return pd.read_csv(cache)
-    from scripts.datalist import load_split
+    from scripts.data.datalist import load_split
     from scripts.layout import cohort_datalist
     from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask
 

@@ -21,9 +21,9 @@ import numpy as np
 from common import BUNDLE, machine_facts, peak_rss_mb, write_result
 
 from scripts.checkpoints import load_checkpoint
-from scripts.decoding import decode_coarse_to_fine, decode_dense
-from scripts.networks import LatentTable, OccupancyDecoder
-from scripts.postprocessing import DecodeLatentd
+from scripts.engines.decoding import decode_coarse_to_fine, decode_dense
+from scripts.networks.decoder import LatentTable, OccupancyDecoder
+from scripts.transforms.postprocessing import DecodeLatentd
 
 COORDINATE_SCALE = 0.02  # the configs' coordinate_scale, the shipped model's frame
 

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bundle"))
 
 from monai.transforms import AsDiscrete, EnsureChannelFirst, LoadImage, Spacing  # noqa: E402
 
-from scripts.decoding import decode_dense  # noqa: E402
-from scripts.geometry import lookup_nearest, world_to_voxel  # noqa: E402
+from scripts.data.geometry import lookup_nearest, world_to_voxel  # noqa: E402
+from scripts.engines.decoding import decode_dense  # noqa: E402
 
 MODES = {"nearest": ("nearest", False), "linear+threshold": ("bilinear", True)}
 

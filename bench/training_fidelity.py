@@ -17,11 +17,11 @@ import numpy as np
 from common import BUNDLE, bundle_config, demo_cohort, machine_facts, write_result
 
 from scripts.checkpoints import load_checkpoint
-from scripts.datalist import load_split
+from scripts.data.datalist import load_split
 from scripts.layout import cohort_datalist
-from scripts.metrics import reconstruction_metrics
-from scripts.networks import LatentTable
-from scripts.postprocessing import DecodeLatentd
+from scripts.networks.decoder import LatentTable
+from scripts.scoring.metrics import reconstruction_metrics
+from scripts.transforms.postprocessing import DecodeLatentd
 
 
 def main() -> None:

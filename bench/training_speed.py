@@ -26,7 +26,7 @@ from monai.bundle import ConfigParser
 from monai.transforms import Compose
 from monai.utils import set_determinism
 
-from scripts.geometry import grid_model_coords
+from scripts.data.geometry import grid_model_coords
 
 
 def config(mode: str, **overrides) -> ConfigParser:

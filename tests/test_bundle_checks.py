@@ -111,7 +111,7 @@ def test_shipped_model_exports_to_torchscript(tmp_path):
     scripted = torch.jit.load(str(exported))
     state = torch.load(BUNDLE_ROOT / "models" / "model.pt", weights_only=True)["network_def"]
     field = torch.randn(1, 131, 3, 4, 5)
-    from scripts.networks import OccupancyDecoder
+    from scripts.networks.decoder import OccupancyDecoder
 
     decoder = OccupancyDecoder().eval()
     decoder.load_state_dict(state)

@@ -135,10 +135,10 @@ def test_the_python_defaults_agree_with_the_configs():
     """A class used without the configs behaves as the configs declare it."""
     import inspect
 
-    from scripts.fitting import LatentFitter
-    from scripts.networks import OccupancyDecoder
-    from scripts.observation import Observed
-    from scripts.sampling import SamplePointsd
+    from scripts.engines.fitting import LatentFitter
+    from scripts.networks.decoder import OccupancyDecoder
+    from scripts.transforms.observation import Observed
+    from scripts.transforms.sampling import SamplePointsd
 
     config = bundle_config("train.json")
     fitter = inspect.signature(LatentFitter).parameters

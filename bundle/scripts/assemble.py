@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from .checkpoints import load_checkpoint
-from .ensemble import DecoderEnsemble
-from .files import atomic_path
-from .networks import LatentTable
+from .data.files import atomic_path
+from .networks.decoder import LatentTable
+from .networks.ensemble import DecoderEnsemble
 from .settings import ARCHITECTURE, CALIBRATED, FRAME, INPUT, ModelSettings, SettingsError, same
 
 logger = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from ignite.handlers import Checkpoint
 from ignite.handlers.checkpoint import BaseSaveHandler
 from monai.handlers import CheckpointLoader
 
+from .data.files import atomic_path, remove_stale_temporaries
 from .errors import InputError, reraise
-from .files import atomic_path, remove_stale_temporaries
 from .layout import FINAL_CHECKPOINT, MODEL_FILE, PERIODIC_CHECKPOINT, PERIODIC_CHECKPOINT_GLOB
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .files import WRITE_SUFFIX, image_suffix, safe_id
+from .data.files import WRITE_SUFFIX, image_suffix, safe_id
 
 DATALIST_FILE = "datalist.json"
 LABELLED_DATALIST_FILE = "labelled_datalist.json"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import figures
-from ..scoring import SCORE_LABELS
+from ..scoring.reference import SCORE_LABELS
+from ..visualize import figures
 from .statistics import auc_with_ci, lda_analysis, roc
 
 PUBLISHED_DICE_THRESHOLD = 0.93

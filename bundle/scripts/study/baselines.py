@@ -15,8 +15,8 @@ import numpy as np
 from monai.transforms import EnsureChannelFirst, LoadImage
 from sklearn.decomposition import PCA
 
-from ..geometry import lookup_nearest, voxel_to_world, world_to_voxel
-from ..transforms import SelectLabeld
+from ..data.geometry import lookup_nearest, voxel_to_world, world_to_voxel
+from ..transforms.loading import SelectLabeld
 
 BASELINE_LABELS = {
     "volume_score": "volume (baseline)",

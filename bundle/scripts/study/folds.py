@@ -13,8 +13,8 @@ import json
 import zlib
 from pathlib import Path
 
-from ..datalist import is_healthy
-from ..files import write_json
+from ..data.datalist import is_healthy
+from ..data.files import write_json
 
 
 def axis_fold(subject_id: str, num_folds: int) -> int:

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import figures, meshes
 from ..checkpoints import load_checkpoint
-from ..decoding import decode_coarse_to_fine
-from ..deviation import Surface, vertex_deviation
-from ..ensemble import build_decoder, inside
+from ..engines.decoding import decode_coarse_to_fine
+from ..networks.ensemble import build_decoder, inside
+from ..scoring.deviation import Surface, vertex_deviation
 from ..settings import ARCHITECTURE, ModelSettings
-from ..views3d import View
+from ..visualize import figures, meshes
+from ..visualize.views3d import View
 
 MULTIPLES = (-2.0, 0.0, 2.0, 4.0, 6.0)
 HALF_EXTENT_MM = np.array([60.0, 60.0, 130.0])  # the decoding box around the centre of mass
@@ -63,7 +63,7 @@ def direction_codes(healthy: np.ndarray, abnormal: np.ndarray) -> tuple[list[np.
 def axis_codes(model_path: Path) -> tuple[list[np.ndarray], list[str]] | None:
     """Codes along the model's own abnormal axis (learned from labelled cases), from the healthy mean at
     ``MULTIPLES`` of the healthy spread along it; None when the model has no axis."""
-    from ..axis import AbnormalAxis
+    from ..scoring.axis import AbnormalAxis
 
     axis = AbnormalAxis()
     axis.load_state_dict(load_checkpoint(model_path, map_location="cpu").get("reference") or {})

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import figures
-from ..calibration import normal_threshold
-from ..files import write_json
+from ..data.files import write_json
 from ..layout import StudyLayout, SubjectFiles
-from ..summary_page import subject_view
-from ..views3d import views_html
+from ..scoring.calibration import normal_threshold
+from ..visualize import figures
+from ..visualize.summary_page import subject_view
+from ..visualize.views3d import views_html
 from .analysis import PUBLISHED_DICE_THRESHOLD, codes_lda, detection, group_order, roc_figure
 from .folds import axis_held_out
 from .learned_shape import learned_shapes

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..files import atomic_path
+from ..data.files import atomic_path
 from ..layout import summary_page
 
 

@@ -18,7 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from ..datalist import DatalistError, read_datalist
+from ..data.datalist import DatalistError, read_datalist
 from ..layout import StudyLayout, cohort_datalist
 from .folds import write_labelled_datalist
 from .workflows import config_ids_of, run_workflow

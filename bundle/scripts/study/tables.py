@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..datalist import load_split, read_datalist
+from ..data.datalist import load_split, read_datalist
 from ..layout import StudyLayout, cohort_datalist
-from ..scoring import SCORE_LABELS
+from ..scoring.reference import SCORE_LABELS
 from .analysis import abnormal_labels
 from .baselines import BASELINE_LABELS, KNOWS_THE_ANOMALY, score_fold
 from .folds import axis_held_out
@@ -106,7 +106,7 @@ def metrics_by_group(table: pd.DataFrame) -> pd.DataFrame:
 
 def write_tables(out: Path, table, summary, aucs, rules, effect, lda_rows) -> None:
     """The report's tables as CSV (and the group effect as JSON) beside the HTML page."""
-    from ..files import write_csv, write_json
+    from ..data.files import write_csv, write_json
 
     write_csv(table.to_dict("records"), out / "per_subject_scores.csv")
     write_csv(summary.to_dict("records"), out / "metrics_by_group_and_fold.csv")

@@ -21,7 +21,7 @@ import numpy as np
 from nibabel import orientations
 from tqdm import tqdm
 
-from ..files import WRITE_SUFFIX, write_csv, write_json, write_labelmap
+from ..data.files import WRITE_SUFFIX, write_csv, write_json, write_labelmap
 from ..layout import cohort_datalist
 from ..runtime import interactive
 from . import phantoms

@@ -1,0 +1,30 @@
+"""Ignite handlers: training's loss, progress, curves and final validation (``training``), the healthy reference
+calibrated at the end of training (``reference``), and the scores a run writes per subject (``writers``) and as
+tables, group summaries and a page (``run_tables``).
+
+Code inside the bundle imports from the modules themselves; these names are for configs and users.
+"""
+
+from .reference import HealthyReferenceHandler
+from .run_tables import RunTables
+from .training import (
+    AutoDecoderLossHandler,
+    EpochProgressBar,
+    FinalValidationHandler,
+    MeanOf,
+    SubjectProgressBar,
+    TrainingCurvesHandler,
+)
+from .writers import ScoresWriter
+
+__all__ = [
+    "AutoDecoderLossHandler",
+    "EpochProgressBar",
+    "FinalValidationHandler",
+    "HealthyReferenceHandler",
+    "MeanOf",
+    "RunTables",
+    "ScoresWriter",
+    "SubjectProgressBar",
+    "TrainingCurvesHandler",
+]

@@ -1,0 +1,134 @@
+"""Evaluator handler that writes what a user reads: the scores table, each fitted code, overlays and summaries."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from ignite.engine import Engine, Events
+
+from ..data.datasets import SubjectDataset
+from ..data.files import atomic_path, remove_stale_temporaries, safe_id, write_json
+from ..layout import SubjectFiles, figures_dir
+from ..scoring.deviation import mask_surface
+from ..scoring.reference import HealthyReference
+from ..settings import ModelSettings
+from ..visualize import figures, meshes
+from .run_tables import RunTables
+
+logger = logging.getLogger(__name__)
+
+
+class ScoresWriter:
+    """Calibrates each subject's scores against the model's healthy reference and writes its code
+    (``<id>_code.npy``), overlay (with ``overlays``), meshes (with ``meshes``) and scores (``<id>_scores.json``, last,
+    marking the subject complete) as it is scored; when the run completes, ``RunTables`` merges them into the run's
+    tables and pages, and their summary numbers become the engine's metrics, for StatsHandler and MLflow.
+
+    ``decision_score`` names the calibrated score whose 'abnormal' flag becomes the ``decision`` column. Without a
+    ``dataset`` to read the rows back from, they are kept in memory.
+
+    Args:
+        output_dir: the run's scores folder (per-subject files, tables, figures).
+        reference: the model's healthy reference; None, or not calibrated, leaves scores raw and decisions "n/a".
+        settings: the model settings the run used, recorded in scores.json (``RunTables``).
+        decision_score: the calibrated score whose 'abnormal' flag becomes the ``decision``.
+        overlays, meshes: write each subject's overlay PNG, and its surface meshes (VTK and PLY).
+        summary_page, group_report: write the run's summary page, and group summaries (``RunTables``).
+        dataset: the ``SubjectDataset`` being scored, whose items give the rows' order; None keeps rows in memory.
+        output_ext: extension of the subject's labelmaps (``layout.SubjectFiles``).
+        scores_key: where each item holds its raw scores row.
+
+    Raises:
+        SettingsError: when the run starts, ``decision_score`` is not a score the reference is calibrated for.
+    """
+
+    def __init__(
+        self,
+        output_dir: str,
+        reference: HealthyReference | None = None,
+        settings: ModelSettings | None = None,
+        decision_score: str = "combined",
+        overlays: bool = True,
+        meshes: bool = True,
+        summary_page: bool = True,
+        group_report: bool = False,
+        dataset: SubjectDataset | None = None,
+        output_ext: str = ".nii.gz",
+        scores_key: str = "scores",
+    ) -> None:
+        self.files = SubjectFiles(output_dir, output_ext)
+        self.output_dir = Path(output_dir)
+        self.reference, self.dataset, self.decision_score = reference, dataset, decision_score
+        self.overlays, self.meshes, self.scores_key = overlays, meshes, scores_key
+        self.rows: dict[str, dict] = {}
+        self.tables = RunTables(
+            output_dir, reference, settings, decision_score, summary_page, group_report, dataset, output_ext
+        )
+
+    def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self.started)
+        engine.add_event_handler(Events.ITERATION_COMPLETED, self.iteration_completed)
+        engine.add_event_handler(Events.COMPLETED, self.completed)
+
+    def started(self, engine: Engine) -> None:
+        if self.reference is not None and self.reference.ready:
+            self.reference.check_decision_score(self.decision_score)
+        self.rows = {}
+        figure_dir = Path(figures_dir(self.output_dir))
+        figure_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (self.output_dir, figure_dir):
+            remove_stale_temporaries(folder)
+
+    def _calibrated(self, item: dict) -> dict:
+        row = dict(item[self.scores_key])
+        code = item["pred"]["code"].detach().cpu()
+        if self.reference is not None and self.reference.ready:
+            deviation = item.get("deviation")
+            deviation_map = deviation.map(self.reference.map_bins) if deviation is not None else None
+            row.update(self.reference.assess(row, code, deviation_map, item.get("flattening_profile")))
+        flag = row.get(f"{self.decision_score}_abnormal")
+        row["decision"] = "n/a" if flag is None else ("abnormal" if flag else "normal")
+        return row
+
+    def iteration_completed(self, engine: Engine) -> None:
+        for item in engine.state.output:
+            row = self._calibrated(item)
+            subject = safe_id(row["id"])
+            code = item["pred"]["code"].detach().cpu().numpy().astype(np.float32)
+            with atomic_path(self.files.code(subject)) as tmp, open(tmp, "wb") as stream:
+                np.save(stream, code)
+            if self.overlays and "recon" in item:
+                label = item["label"]
+                figures.overlay(
+                    np.asarray(torch.as_tensor(label)[0]),
+                    np.asarray(torch.as_tensor(item["recon"])[0]),
+                    label.affine,
+                    f"{subject}: Dice {row['dice']:.3f}, {row['decision']}",
+                    self.files.overlay(subject),
+                )
+            if self.meshes and "deviation" in item:
+                self._write_meshes(subject, item)
+            write_json(row, self.files.scores(subject))
+            if self.dataset is None:  # nothing to read the rows back from
+                self.rows[subject] = row
+            logger.info("%s: Dice %.4f, HD95 %.2f mm, %s", subject, row["dice"], row["hd95_mm"], row["decision"])
+
+    def _write_meshes(self, subject: str, item: dict) -> None:
+        """The input's surface (deviation in mm and, with a normative reference, its z-score per vertex) as VTK and
+        coloured PLY, and the reconstruction's surface as VTK, all in the input's physical space."""
+        deviation = item["deviation"]
+        point_data = {"deviation_mm": deviation.deviation}
+        if self.reference is not None and self.reference.deviation.ready:
+            point_data["normative_z"] = self.reference.vertex_z(deviation)
+        meshes.write_vtk(self.files.mesh(subject), deviation.surface, point_data)
+        meshes.write_ply(self.files.mesh(subject, ext=".ply"), deviation.surface, deviation.deviation)
+        recon = np.asarray(torch.as_tensor(item["recon"])[0].cpu(), dtype=bool)
+        if recon.any():
+            meshes.write_vtk(self.files.mesh(subject, "recon_surface"), mask_surface(recon, item["recon"].affine))
+
+    def completed(self, engine: Engine) -> None:
+        summary = self.tables.write(self.rows if self.dataset is None else None)
+        engine.state.metrics.update(summary)
