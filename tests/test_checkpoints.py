@@ -10,7 +10,8 @@ from ignite.engine import Engine, State
 from ignite.handlers import Checkpoint
 
 from scripts import checkpoints
-from scripts.checkpoints import AtomicDiskSaver, latest_checkpoint
+from scripts.checkpoints import latest_checkpoint
+from scripts.handlers.checkpoints import AtomicDiskSaver
 from scripts.layout import PERIODIC_CHECKPOINT
 
 
@@ -55,7 +56,7 @@ def test_a_save_cut_short_keeps_the_checkpoint_it_was_replacing(tmp_path, monkey
 def test_a_resumed_run_keeps_one_periodic_checkpoint(tmp_path):
     """The checkpoint a run resumed from (and one a kill left beside its successor) is replaced by the resumed run's
     first save, as every periodic checkpoint replaces the one before it."""
-    from scripts.checkpoints import ResumableCheckpoint
+    from scripts.handlers.checkpoints import ResumableCheckpoint
 
     network = torch.nn.Linear(2, 1)
     for max_epochs in (2, 4):  # killed after epoch 2 (no final checkpoint), then resumed to the end

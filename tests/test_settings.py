@@ -167,8 +167,9 @@ def test_the_python_defaults_agree_with_the_configs():
 
 
 def test_every_model_setting_is_declared_recorded_and_requested():
-    """Adding a model setting to ``settings.py`` fails here until the configs declare it, training records it and
-    scoring passes the user's value on; a config id in the vocabulary left out of either would be silently ignored."""
+    """Adding a model setting to ``settings/vocabulary.py`` fails here until train.json declares it and records it in
+    its ``settings`` (which inference.json requests by macro) and inference.json declares it (null: the model decides);
+    a config id in the vocabulary left out of either would be silently ignored."""
     train, inference = bundle_config("train.json"), bundle_config("inference.json")
     recorded, requested = train["settings"], inference["model_settings"]["requested"]
     assert sorted(recorded) == sorted(MODEL_SETTINGS)

@@ -1,8 +1,7 @@
-"""Checkpoints that survive a killed run and load safely.
+"""Model files and training checkpoints that load safely: what a checkpoint holds is only ever read here.
 
-MONAI's ``CheckpointSaver`` writes in place (``atomic=False``), so a kill during a save leaves a truncated file;
-here every checkpoint is written to a temporary file and renamed. Loading always uses ``weights_only=True`` and
-turns a foreign, tampered or truncated file into one clear ``CheckpointError``.
+Loading always uses ``weights_only=True`` and turns a foreign, tampered or truncated file into one clear
+``CheckpointError``; the handlers that write checkpoints through a temporary file are ``handlers.checkpoints``.
 """
 
 from __future__ import annotations
@@ -14,14 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from ignite.engine import Engine, Events
-from ignite.handlers import Checkpoint
-from ignite.handlers.checkpoint import BaseSaveHandler
-from monai.handlers import CheckpointLoader
 
-from .data.files import atomic_path, remove_stale_temporaries
-from .errors import InputError, reraise
-from .layout import FINAL_CHECKPOINT, MODEL_FILE, PERIODIC_CHECKPOINT, PERIODIC_CHECKPOINT_GLOB
+from .errors import InputError
+from .layout import FINAL_CHECKPOINT, PERIODIC_CHECKPOINT_GLOB
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +32,7 @@ UNREADABLE = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueErro
 MISFITTING = (RuntimeError, KeyError, ValueError)
 
 
-def _one_line(error: BaseException, limit: int) -> str:
+def one_line(error: BaseException, limit: int) -> str:
     return " ".join(str(error).split())[:limit]
 
 
@@ -48,37 +42,11 @@ def load_checkpoint(path: str | Path, map_location=None) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint not found") from None
     except UNREADABLE as error:
-        reason = f"{type(error).__name__}: {_one_line(error, 200)}"
+        reason = f"{type(error).__name__}: {one_line(error, 200)}"
         raise CheckpointError(f"{path}: not a safe, readable checkpoint ({reason})") from None
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: not a checkpoint of this bundle (no dictionary of states)")
     return dict(state)
-
-
-class AtomicDiskSaver(BaseSaveHandler):
-    """Ignite save handler writing through a temporary file; with ``filename`` every save replaces that file.
-
-    Ignite asks to remove the checkpoint being replaced *before* it saves the next one; a run killed during that save
-    would be left with no checkpoint and start again from the first epoch. Removals therefore wait until the next save
-    is complete.
-    """
-
-    def __init__(self, dirname: str | Path, filename: str | None = None) -> None:
-        self.dirname, self.filename = Path(dirname), filename
-        self.replaced: list[Path] = []
-
-    def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
-        path = self.dirname / (self.filename or filename)
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
-        for old in self.replaced:
-            if old != path:
-                old.unlink(missing_ok=True)
-        self.replaced.clear()
-
-    def remove(self, filename: str) -> None:
-        if self.filename is None:  # a fixed name is replaced by the next save, never removed
-            self.replaced.append(self.dirname / filename)
 
 
 def latest_checkpoint(folder: str | Path) -> str | None:
@@ -96,140 +64,6 @@ def latest_checkpoint(folder: str | Path) -> str | None:
     return None if best is None else best[1]
 
 
-class SafeCheckpointLoader(CheckpointLoader):
-    """MONAI's ``CheckpointLoader`` whose failures (missing, tampered, foreign file) name the file in one line.
-
-    ``optional`` names objects that checkpoints written by earlier versions of the bundle lack (their settings): they
-    are skipped with a warning instead of failing the load.
-
-    Args:
-        optional: names in ``load_dict`` that a checkpoint may lack (skipped with a warning).
-        args, kwargs: MONAI ``CheckpointLoader``'s (``load_path``, ``load_dict``, ``map_location``, ``strict``...).
-
-    Raises:
-        CheckpointError: when the engine starts, the file is missing, unsafe or unreadable, or does not fit
-            ``load_dict``; an ``InputError`` raised while loading a state (e.g. ``SettingsError``) passes unchanged.
-    """
-
-    def __init__(self, *args, optional: tuple[str, ...] = (), **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.optional = tuple(optional)
-
-    def __call__(self, engine: Engine) -> None:
-        state = load_checkpoint(self.load_path, map_location="cpu")  # refuse unsafe or unreadable files first
-        for name in self.optional:
-            if name in self.load_dict and name not in state:
-                logger.warning("%s has no %s (written by an earlier version): not restored", self.load_path, name)
-                self.load_dict = {k: v for k, v in self.load_dict.items() if k != name}
-        try:
-            super().__call__(engine)
-        except InputError:  # already one line naming the problem (e.g. settings that contradict the checkpoint)
-            raise
-        except MISFITTING as error:
-            reason = _one_line(error, 300)
-            raise CheckpointError(f"{self.load_path}: does not fit this bundle's model ({reason})") from None
-
-
-class ResumableCheckpoint:
-    """Training checkpoints of ``objects`` plus the trainer's state, and resuming from the latest one.
-
-    Every ``save_interval`` epochs ``checkpoint_epoch=<n>.pt`` replaces the previous one; ``model_final.pt`` is
-    written when training completes or stops on an error. The trainer is added when attaching, since a config
-    cannot reference the trainer from inside the trainer's own handler list. A run resumed from a finished
-    checkpoint has nothing left to do and ends at once.
-
-    Args:
-        save_dir: folder of the checkpoints, searched when resuming and written when saving.
-        objects: name -> stateful object to save and restore (the trainer joins them as ``trainer``).
-        save_interval: epochs between periodic checkpoints.
-        resume: resume from the latest checkpoint in ``save_dir``, when there is one.
-        save: write checkpoints at all (the configs turn it off on ranks other than 0, which only resume).
-        map_location: device the resumed states are loaded onto (``torch.load``'s ``map_location``).
-
-    Raises:
-        CheckpointError: on ``attach``, a checkpoint in ``save_dir`` is unreadable or not a training checkpoint;
-            when the run starts, the latest one does not fit ``objects`` (see ``SafeCheckpointLoader``).
-    """
-
-    def __init__(
-        self,
-        save_dir: str,
-        objects: dict,
-        save_interval: int = 1,
-        resume: bool = True,
-        save: bool = True,
-        map_location=None,
-    ) -> None:
-        self.save_dir, self.objects, self.save_interval = Path(save_dir), objects, save_interval
-        self.resume, self.save, self.map_location = resume, save, map_location
-
-    def attach(self, engine: Engine) -> None:
-        to_save = {**self.objects, "trainer": engine}
-        path = latest_checkpoint(self.save_dir) if self.resume and self.save_dir.is_dir() else None
-        if path is not None:
-            logger.info("resuming training from %s", path)
-            loader = SafeCheckpointLoader(
-                load_path=path, load_dict=to_save, map_location=self.map_location, optional=("settings",)
-            )
-            loader.attach(engine)
-        if not self.save:
-            return
-        self.save_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(self.save_dir)  # left by a run killed while saving
-        saver = AtomicDiskSaver(self.save_dir)
-        if path is not None:  # the checkpoints of the run resumed from go once this run has saved its first
-            saver.replaced.extend(sorted(self.save_dir.glob(PERIODIC_CHECKPOINT_GLOB)))
-        periodic = Checkpoint(
-            to_save,
-            saver,
-            n_saved=1,
-            filename_pattern=PERIODIC_CHECKPOINT,
-            global_step_transform=lambda e, _: e.state.epoch,
-        )
-        final = Checkpoint(to_save, AtomicDiskSaver(self.save_dir, FINAL_CHECKPOINT), n_saved=None)
-
-        def register_savers(e: Engine) -> None:
-            # registered once the run starts, so they run after every other handler of the same event: a
-            # checkpoint then never records an epoch whose validation (and best model) a kill could still lose
-            if not e.has_event_handler(final, Events.COMPLETED):  # once, even if the engine is run again
-                e.add_event_handler(Events.EPOCH_COMPLETED(every=self.save_interval), periodic)
-                e.add_event_handler(Events.COMPLETED, final)
-
-        engine.add_event_handler(Events.STARTED, register_savers)
-        engine.add_event_handler(Events.EXCEPTION_RAISED, lambda e, error: (final(e), reraise(error)))
-
-
-class BestModelSaver:
-    """Keeps ``filename`` as the state of ``objects`` at the best value of the evaluator's key metric so far.
-
-    Attach to the validator. Like MONAI's ``CheckpointSaver(save_key_metric=True)``, but written atomically.
-
-    Args:
-        save_dir: folder of the model file (created on ``attach``).
-        objects: name -> stateful object whose state the model file holds.
-        filename: the model file's name; each new best replaces it.
-        metric: the metric of ``engine.state.metrics`` to maximise; None takes the evaluator's key metric.
-    """
-
-    def __init__(self, save_dir: str, objects: dict, filename: str = MODEL_FILE, metric: str | None = None) -> None:
-        self.save_dir, self.objects, self.filename, self.metric = Path(save_dir), objects, filename, metric
-
-    def attach(self, engine: Engine) -> None:
-        self.save_dir.mkdir(parents=True, exist_ok=True)
-
-        def score(e: Engine) -> float:
-            return float(e.state.metrics[self.metric or e.state.key_metric_name])
-
-        saver = Checkpoint(
-            self.objects,
-            AtomicDiskSaver(self.save_dir, self.filename),
-            score_function=score,
-            n_saved=1,
-            global_step_transform=lambda e, _: e.state.epoch,
-        )
-        engine.add_event_handler(Events.EPOCH_COMPLETED, saver)
-
-
 def load_into(path: str | Path, objects: Mapping) -> None:
     """Load the states of ``objects`` from a checkpoint (a model to recalibrate), each by its name, safely."""
     state = load_checkpoint(path, map_location="cpu")
@@ -242,7 +76,5 @@ def load_into(path: str | Path, objects: Mapping) -> None:
         except InputError:
             raise
         except MISFITTING as error:
-            raise CheckpointError(
-                f"{path}: {name} does not fit this bundle's model ({_one_line(error, 300)})"
-            ) from None
+            raise CheckpointError(f"{path}: {name} does not fit this bundle's model ({one_line(error, 300)})") from None
     logger.info("loaded %s from %s", ", ".join(objects), path)

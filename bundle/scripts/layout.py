@@ -13,9 +13,37 @@ Configs, workflows, the study and the report ask this module for paths and never
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from .data.files import WRITE_SUFFIX, image_suffix, safe_id
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+# Formats written as a single file; a detached MetaImage header (.mhd + .raw) is written as .mha instead.
+WRITE_SUFFIX = {".nii.gz": ".nii.gz", ".nii": ".nii", ".nrrd": ".nrrd", ".mha": ".mha", ".mhd": ".mha"}
+
+
+def image_suffix(path: str | os.PathLike) -> str:
+    """The image format suffix of ``path`` (``.nii.gz`` counts as one suffix), or a ValueError naming the file."""
+    name = Path(path).name.lower()
+    for suffix in IMAGE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    raise ValueError(f"{path}: unsupported image format; expected one of {', '.join(IMAGE_SUFFIXES)}")
+
+
+def image_stem(path: str | os.PathLike) -> str:
+    """File name of ``path`` without its image suffix."""
+    name = Path(path).name
+    return name[: len(name) - len(image_suffix(path))]
+
+
+def safe_id(text: str, max_length: int = 100) -> str:
+    """A subject id usable as a file name: only ``[A-Za-z0-9._-]``, no path separator, no '..', no leading dot."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
+    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip("._-")[:max_length]
+    if not cleaned:
+        raise ValueError(f"subject id {text!r} has no usable characters")
+    return cleaned
+
 
 DATALIST_FILE = "datalist.json"
 LABELLED_DATALIST_FILE = "labelled_datalist.json"

@@ -56,7 +56,7 @@ def test_one_subjects_code_is_judged_as_that_subject():
 def test_a_model_with_an_axis_round_trips_and_refuses_an_axis_of_another_latent_space(tmp_path):
     rng = np.random.default_rng(1)
     reference = HealthyReference()
-    reference.fit_latent(torch.from_numpy(_codes(rng, 30)))
+    reference.latent.fit(torch.from_numpy(_codes(rng, 30)))
     rows = [{"recon_score": float(v)} for v in rng.normal(0.02, 0.005, 8)]
     reference.calibrate_on(rows, torch.from_numpy(_codes(rng, 8)), [np.zeros((4, 4))] * 8)
     reference.axis.learn(_codes(rng, 30), _codes(rng, 3, shift=5.0))

@@ -54,7 +54,7 @@ def _rows(rng, n, **shift):
 def reference():
     rng = np.random.default_rng(0)
     ref = HealthyReference(level=0.95, voxel_mm=1.0)
-    ref.fit_latent(torch.from_numpy(rng.normal(size=(30, 8))))
+    ref.latent.fit(torch.from_numpy(rng.normal(size=(30, 8))))
     codes = torch.from_numpy(rng.normal(size=(12, 8)))
     maps = [rng.normal(0.0, 0.3, (16, 12)) for _ in range(12)]
     ref.calibrate_on(_rows(rng, 12), codes, maps)
@@ -106,7 +106,7 @@ def test_decisions_hold_the_stated_level_on_healthy_subjects():
     """With 40 healthy reference subjects, new healthy subjects are called abnormal about 5% of the time."""
     rng = np.random.default_rng(3)
     ref = HealthyReference(level=0.95)
-    ref.fit_latent(torch.from_numpy(rng.normal(size=(60, 6))))
+    ref.latent.fit(torch.from_numpy(rng.normal(size=(60, 6))))
     ref.calibrate_on(_rows(rng, 40), torch.from_numpy(rng.normal(size=(40, 6))), [np.zeros((4, 4))] * 40)
     fresh = _rows(rng, 2000)
     calls = [ref.assess(r, rng.normal(size=6), np.zeros((4, 4)))["recon_score_abnormal"] for r in fresh]
@@ -159,7 +159,7 @@ def test_regional_atrophy_counts_a_dent_and_not_a_bump():
     """Only tissue missing from the normal shape counts, and only where healthy surfaces do not vary that much."""
     rng = np.random.default_rng(5)
     reference = HealthyReference(level=0.95, voxel_mm=1.0)
-    reference.fit_latent(torch.from_numpy(rng.normal(size=(30, 8))))
+    reference.latent.fit(torch.from_numpy(rng.normal(size=(30, 8))))
     maps = [_ellipsoid_subject(rng) for _ in range(8)]
     reference.calibrate_on(_rows(rng, 8), torch.from_numpy(rng.normal(size=(8, 8))), maps)
     code, row = reference.latent.mean.numpy(), _rows(rng, 1)[0]

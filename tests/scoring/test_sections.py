@@ -42,7 +42,7 @@ def test_regional_flattening_counts_a_flatter_muscle_and_not_a_rounder_one():
 
     rows = [{"recon_score": float(v)} for v in rng.normal(0.02, 0.005, 10)]
     reference = HealthyReference(level=0.95)
-    reference.fit_latent(torch.from_numpy(rng.normal(size=(30, 4))))
+    reference.latent.fit(torch.from_numpy(rng.normal(size=(30, 4))))
     reference.calibrate_on(
         rows, torch.from_numpy(rng.normal(size=(10, 4))), [np.zeros((4, 4))] * 10, [subject() for _ in range(10)]
     )

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
-from .files import safe_id
+from ..layout import safe_id
 
 SPLITS = ("train", "val", "test")
 CALIBRATION, AXIS = "calibration", "axis"  # what a subject fitted in validation or calibration is for (its ``role``)

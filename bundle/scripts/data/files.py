@@ -1,4 +1,4 @@
-"""File helpers shared by the cohort generator, the engines and the study: atomic writes and safe names.
+"""File helpers shared by the cohort generator, the engines and the study: atomic writes (names are ``layout``'s).
 
 Every file the bundle writes goes through :func:`atomic_path`, so that a killed run leaves either the previous
 complete file or none, never a truncated one.
@@ -17,33 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
-# Formats written as a single file; a detached MetaImage header (.mhd + .raw) is written as .mha instead.
-WRITE_SUFFIX = {".nii.gz": ".nii.gz", ".nii": ".nii", ".nrrd": ".nrrd", ".mha": ".mha", ".mhd": ".mha"}
-
-
-def image_suffix(path: str | os.PathLike) -> str:
-    """The image format suffix of ``path`` (``.nii.gz`` counts as one suffix), or a ValueError naming the file."""
-    name = Path(path).name.lower()
-    for suffix in IMAGE_SUFFIXES:
-        if name.endswith(suffix):
-            return suffix
-    raise ValueError(f"{path}: unsupported image format; expected one of {', '.join(IMAGE_SUFFIXES)}")
-
-
-def image_stem(path: str | os.PathLike) -> str:
-    """File name of ``path`` without its image suffix."""
-    name = Path(path).name
-    return name[: len(name) - len(image_suffix(path))]
-
-
-def safe_id(text: str, max_length: int = 100) -> str:
-    """A subject id usable as a file name: only ``[A-Za-z0-9._-]``, no path separator, no '..', no leading dot."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
-    cleaned = re.sub(r"\.{2,}", ".", cleaned).strip("._-")[:max_length]
-    if not cleaned:
-        raise ValueError(f"subject id {text!r} has no usable characters")
-    return cleaned
+from ..layout import WRITE_SUFFIX, image_suffix
 
 
 @contextmanager

@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..layout import cohort_datalist
+from ..layout import IMAGE_SUFFIXES, cohort_datalist, image_stem, safe_id
 from .datalist import CALIBRATION, DatalistError, load_split, read_json, validation_items
-from .files import IMAGE_SUFFIXES, image_stem, safe_id
 
 
 def list_labelmaps(folder: str | os.PathLike) -> list[dict]:
@@ -73,7 +72,7 @@ def inference_items(
         fold, split: the fold (its index) and split (``"train"``, ``"val"``, ``"test"``) read from a cohort folder.
         files: explicit labelmap files, named by their file names; None reads ``dataset_dir``.
         observation_file: JSON of each subject's segmented slices (``read_observation_file``); None for none.
-        observation: the run's observation mode (``observation.MODES``); ``observation_file`` needs ``"given"``.
+        observation: the run's observation mode (``data.acquisition.MODES``); ``observation_file`` needs ``"given"``.
 
     Returns:
         Items ``{"id", "image", ...}``, with ``observed_slices`` for the subjects the observation file lists.

@@ -17,11 +17,13 @@ class LatentFitter:
     Dice) plus ``prior_weight`` x the squared Mahalanobis distance of the code from the healthy codes (the reference's
     shrinkage Gaussian; a plain squared norm without one). The prior keeps the fit on shapes the healthy subjects make
     likely: an abnormal detail is not reproduced, and shows in the residual. The learning rate follows a cosine decay
-    to ``lr_final_fraction``. A subject whose smoothed loss has not improved by ``min_improvement`` (relative) for
-    ``patience`` iterations stops moving; every subject's result depends on its own points only, not on the batch it
-    was fitted in. With ``restarts > 1`` every subject is fitted from several starts (the prior's mean, then random
-    training codes) and keeps the best fit; the spread of the restarts' point Dice is its stability.
+    to ``lr_final_fraction``. A subject stops moving when its loss reaches a plateau (``PlateauStop``); every subject's
+    result depends on its own points only, not on the batch it was fitted in. With ``restarts > 1`` every subject is
+    fitted from several starts (the prior's mean, then random training codes) and keeps the best fit; the spread of the
+    restarts' point Dice is its stability.
     """
+
+    RECORDED = ("iterations", "lr", "prior_weight", "points_per_iteration", "restarts", "patience", "min_improvement")
 
     def __init__(
         self,
@@ -64,40 +66,18 @@ class LatentFitter:
         self.loss = OccupancyLoss()
 
     def settings(self) -> dict:
-        """The fit settings a healthy reference calibrated with this fitter depends on."""
-        return {
-            "fit_iterations": self.iterations,
-            "fit_lr": self.lr,
-            "fit_prior_weight": self.prior_weight,
-            "fit_points_per_iteration": self.points_per_iteration,
-            "fit_restarts": self.restarts,
-            "fit_patience": self.patience,
-            "fit_min_improvement": self.min_improvement,
-        }
+        """The fit settings (``fit_<name>``) a healthy reference calibrated with this fitter depends on."""
+        return {f"fit_{name}": getattr(self, name) for name in self.RECORDED}
 
-    def initial_codes(self, mean: torch.Tensor, train_codes: torch.Tensor, batch: int) -> torch.Tensor:
-        """``[restarts * batch, D]`` starting codes: the prior's mean, then training codes drawn at random.
-
-        Every subject gets the same starts, whatever batch it is in; their generator is separate from the point
-        sampling's, so that restart 0 is the fit without restarts.
-        """
-        generator = torch.Generator().manual_seed(self.seed + 1)
-        order = torch.randperm(len(train_codes), generator=generator)
-        starts = [mean.reshape(1, -1).expand(batch, -1)]
-        for restart in range(1, self.restarts):
-            starts.append(train_codes[int(order[(restart - 1) % len(order)])].reshape(1, -1).expand(batch, -1))
-        return torch.cat(starts).detach().clone()
+    def _learning_rate(self, iteration: int) -> float:
+        """The cosine decay from ``lr`` to ``lr_final_fraction`` of it over the iterations."""
+        cosine = 0.5 * (1 + math.cos(math.pi * (iteration - 1) / self.iterations))
+        return self.lr * (self.lr_final_fraction + (1 - self.lr_final_fraction) * cosine)
 
     def _losses(self, decoder, codes, points, occupancy):
         with torch.autocast(device_type=points.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = decoder.decode_points(codes, points)
         return logits.float(), self.loss(logits.float(), occupancy)["total"]
-
-    def _prior(self, codes: torch.Tensor, mean, precision) -> torch.Tensor:
-        if precision is None:
-            return codes.pow(2).sum(dim=1)
-        diff = codes - mean
-        return torch.einsum("bd,de,be->b", diff, precision, diff)
 
     def fit(
         self,
@@ -114,60 +94,104 @@ class LatentFitter:
         mean = train_codes.mean(dim=0) if prior_mean is None else prior_mean.to(device=device, dtype=torch.float32)
         precision = None if prior_precision is None else prior_precision.to(device=device, dtype=torch.float32)
         generator = torch.Generator().manual_seed(self.seed)
-        codes = torch.nn.Parameter(self.initial_codes(mean, train_codes, batch))
+        codes = torch.nn.Parameter(initial_codes(mean, train_codes, batch, self.restarts, self.seed))
         all_points = points.repeat(self.restarts, 1, 1)
         all_occupancy = occupancy.repeat(self.restarts, 1, 1)
         optimizer = torch.optim.Adam([codes], lr=self.lr)
         frozen = [p for p in decoder.parameters() if p.requires_grad]
         for p in frozen:
             p.requires_grad_(False)
-        smoothed = torch.full((len(codes),), float("inf"))
-        best = smoothed.clone()
-        stale = torch.zeros(len(codes), dtype=torch.long)
-        done_at = torch.full((len(codes),), float(self.iterations))
+        plateau = PlateauStop(len(codes), self.iterations, self.patience, self.min_improvement, self.loss_smoothing)
         try:
             for iteration in range(1, self.iterations + 1):
                 for group in optimizer.param_groups:
-                    cosine = 0.5 * (1 + math.cos(math.pi * (iteration - 1) / self.iterations))
-                    group["lr"] = self.lr * (self.lr_final_fraction + (1 - self.lr_final_fraction) * cosine)
+                    group["lr"] = self._learning_rate(iteration)
                 take = torch.randperm(num_points, generator=generator)[: self.points_per_iteration].to(device)
                 _, losses = self._losses(decoder, codes, all_points[:, take], all_occupancy[:, take])
-                losses = losses + self.prior_weight * self._prior(codes, mean, precision)
-                settled = (stale >= self.patience).to(device)
+                losses = losses + self.prior_weight * prior_energy(codes, mean, precision)
+                settled = plateau.settled.to(device)
                 kept = codes.detach()[settled].clone()
                 optimizer.zero_grad(set_to_none=True)
                 losses.sum().backward()
                 optimizer.step()
                 with torch.no_grad():  # a settled subject stops moving (its momentum would carry it on)
                     codes[settled] = kept
-                current = losses.detach().cpu()
-                weight = self.loss_smoothing
-                smoothed = torch.where(torch.isinf(smoothed), current, weight * smoothed + (1 - weight) * current)
-                improved = smoothed < best * (1 - self.min_improvement)
-                best = torch.where(improved, smoothed, best)
-                stale = torch.where(improved, torch.zeros_like(stale), stale + 1)
-                done_at = torch.where((stale == self.patience) & (done_at == self.iterations), iteration, done_at)
-                if bool((stale >= self.patience).all()):
+                if plateau.update(losses.detach().cpu(), iteration):
                     break
         finally:
             for p in frozen:
                 p.requires_grad_(True)
-        return self._select(decoder, codes.detach(), all_points, all_occupancy, batch, done_at, mean, precision)
+        with torch.no_grad():  # every fit on all of its points, then each subject's best restart
+            logits, data_losses = self._losses(decoder, codes.detach(), all_points, all_occupancy)
+            prior = self.prior_weight * prior_energy(codes.detach(), mean, precision)
+            dice = point_dice(logits, all_occupancy)
+        fits = {"code": codes.detach(), "fit_loss": data_losses, "fit_prior": prior, "fit_point_dice": dice}
+        return best_restarts(fits, self.restarts, plateau.done_at)
 
-    @torch.no_grad()
-    def _select(self, decoder, codes, points, occupancy, batch: int, done_at, mean, precision) -> dict:
-        """Evaluate every fit on all of its points and keep each subject's best restart."""
-        logits, data_losses = self._losses(decoder, codes, points, occupancy)
-        prior = self.prior_weight * self._prior(codes, mean, precision)
-        losses = (data_losses + prior).reshape(self.restarts, batch)
-        dice = point_dice(logits, occupancy).reshape(self.restarts, batch)
-        best = losses.argmin(dim=0)
-        pick = torch.arange(batch, device=best.device)
-        return {
-            "code": codes.reshape(self.restarts, batch, -1)[best, pick],
-            "fit_loss": data_losses.reshape(self.restarts, batch)[best, pick],
-            "fit_prior": prior.reshape(self.restarts, batch)[best, pick],
-            "fit_point_dice": dice[best, pick],
-            "fit_stability": dice.std(dim=0, unbiased=False),
-            "fit_iterations": done_at.reshape(self.restarts, batch)[best.cpu(), pick.cpu()].to(codes.device),
-        }
+
+def initial_codes(mean: torch.Tensor, train_codes: torch.Tensor, batch: int, restarts: int, seed: int) -> torch.Tensor:
+    """``[restarts * batch, D]`` starting codes: the prior's mean, then training codes drawn at random.
+
+    Every subject gets the same starts, whatever batch it is in; their generator (``seed + 1``) is separate from the
+    point sampling's, so that restart 0 is the fit without restarts.
+    """
+    generator = torch.Generator().manual_seed(seed + 1)
+    order = torch.randperm(len(train_codes), generator=generator)
+    starts = [mean.reshape(1, -1).expand(batch, -1)]
+    for restart in range(1, restarts):
+        starts.append(train_codes[int(order[(restart - 1) % len(order)])].reshape(1, -1).expand(batch, -1))
+    return torch.cat(starts).detach().clone()
+
+
+def prior_energy(codes: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor | None) -> torch.Tensor:
+    """Each code's squared Mahalanobis distance from the healthy codes (a plain squared norm without a precision)."""
+    if precision is None:
+        return codes.pow(2).sum(dim=1)
+    diff = codes - mean
+    return torch.einsum("bd,de,be->b", diff, precision, diff)
+
+
+class PlateauStop:
+    """Per-subject early stop: a subject whose loss, smoothed with weight ``smoothing`` on the past, has not improved
+    by ``min_improvement`` (relative) for ``patience`` iterations is settled; ``done_at`` is the iteration it settled
+    at (``iterations`` if it never did). Each subject depends on its own losses only, not on its batch."""
+
+    def __init__(self, count: int, iterations: int, patience: int, min_improvement: float, smoothing: float) -> None:
+        self.patience, self.min_improvement, self.smoothing, self.iterations = (
+            patience,
+            min_improvement,
+            smoothing,
+            iterations,
+        )
+        self.smoothed = torch.full((count,), float("inf"))
+        self.best = self.smoothed.clone()
+        self.stale = torch.zeros(count, dtype=torch.long)
+        self.done_at = torch.full((count,), float(iterations))
+
+    @property
+    def settled(self) -> torch.Tensor:
+        return self.stale >= self.patience
+
+    def update(self, losses: torch.Tensor, iteration: int) -> bool:
+        """Take this iteration's losses (on the CPU); whether every subject is settled."""
+        weight = self.smoothing
+        self.smoothed = torch.where(torch.isinf(self.smoothed), losses, weight * self.smoothed + (1 - weight) * losses)
+        improved = self.smoothed < self.best * (1 - self.min_improvement)
+        self.best = torch.where(improved, self.smoothed, self.best)
+        self.stale = torch.where(improved, torch.zeros_like(self.stale), self.stale + 1)
+        newly = (self.stale == self.patience) & (self.done_at == self.iterations)
+        self.done_at = torch.where(newly, iteration, self.done_at)
+        return bool(self.settled.all())
+
+
+def best_restarts(fits: dict[str, torch.Tensor], restarts: int, done_at: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each subject's restart of lowest loss (data + prior) out of ``[restarts * batch, ...]`` fits, with the spread
+    of the restarts' point Dice (``fit_stability``) and the iteration its fit settled at."""
+    batch = len(fits["code"]) // restarts
+    losses = (fits["fit_loss"] + fits["fit_prior"]).reshape(restarts, batch)
+    best = losses.argmin(dim=0)
+    pick = torch.arange(batch, device=best.device)
+    out = {name: value.reshape(restarts, batch, *value.shape[1:])[best, pick] for name, value in fits.items()}
+    out["fit_stability"] = fits["fit_point_dice"].reshape(restarts, batch).std(dim=0, unbiased=False)
+    out["fit_iterations"] = done_at.reshape(restarts, batch)[best.cpu(), pick.cpu()].to(fits["code"].device)
+    return out

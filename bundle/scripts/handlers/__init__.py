@@ -1,10 +1,12 @@
-"""Ignite handlers: training's loss, progress, curves and final validation (``training``), the healthy reference
-calibrated at the end of training (``reference``), and the scores a run writes per subject (``writers``) and as
-tables, group summaries and a page (``run_tables``).
+"""Ignite handlers: checkpoints that survive a killed run and the best model (``checkpoints``), training's loss,
+progress, curves and final validation (``training``), the healthy reference calibrated at the end of training
+(``reference``), and the scores a run writes per subject (``writers``) and as tables, group summaries and a page
+(``run_tables``).
 
 Code inside the bundle imports from the modules themselves; these names are for configs and users.
 """
 
+from .checkpoints import AtomicDiskSaver, BestModelSaver, ResumableCheckpoint, SafeCheckpointLoader
 from .reference import HealthyReferenceHandler
 from .run_tables import RunTables
 from .training import (
@@ -18,6 +20,10 @@ from .training import (
 from .writers import ScoresWriter
 
 __all__ = [
+    "AtomicDiskSaver",
+    "BestModelSaver",
+    "ResumableCheckpoint",
+    "SafeCheckpointLoader",
     "AutoDecoderLossHandler",
     "EpochProgressBar",
     "FinalValidationHandler",

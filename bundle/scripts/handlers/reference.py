@@ -64,7 +64,7 @@ class HealthyReferenceHandler:
 
     def epoch_started(self, engine: Engine) -> None:
         self.rows, self.codes, self.maps, self.profiles = [], [], [], []
-        self.reference.fit_latent(self.latent_table.vectors)
+        self.reference.latent.fit(self.latent_table.vectors)
 
     def iteration_completed(self, engine: Engine) -> None:
         for item in engine.state.output:

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from ..data.datasets import SubjectDataset
-from ..data.files import safe_id, write_csv, write_json_with_list
-from ..layout import SubjectFiles, figures_dir, scores_document, scores_table
+from ..data.files import write_csv, write_json_with_list
+from ..layout import SubjectFiles, figures_dir, safe_id, scores_document, scores_table
 from ..scoring.reference import HealthyReference
 from ..settings import ModelSettings
 

@@ -10,8 +10,8 @@ import torch
 from ignite.engine import Engine, Events
 
 from ..data.datasets import SubjectDataset
-from ..data.files import atomic_path, remove_stale_temporaries, safe_id, write_json
-from ..layout import SubjectFiles, figures_dir
+from ..data.files import atomic_path, remove_stale_temporaries, write_json
+from ..layout import SubjectFiles, figures_dir, safe_id
 from ..scoring.deviation import mask_surface
 from ..scoring.reference import HealthyReference
 from ..settings import ModelSettings
@@ -122,7 +122,7 @@ class ScoresWriter:
         deviation = item["deviation"]
         point_data = {"deviation_mm": deviation.deviation}
         if self.reference is not None and self.reference.deviation.ready:
-            point_data["normative_z"] = self.reference.vertex_z(deviation)
+            point_data["normative_z"] = self.reference.deviation.vertex_z(deviation)
         meshes.write_vtk(self.files.mesh(subject), deviation.surface, point_data)
         meshes.write_ply(self.files.mesh(subject, ext=".ply"), deviation.surface, deviation.deviation)
         recon = np.asarray(torch.as_tensor(item["recon"])[0].cpu(), dtype=bool)

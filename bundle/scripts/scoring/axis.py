@@ -128,3 +128,15 @@ class AbnormalAxis:
         self.healthy_scores = on_cpu(state.get("axis_healthy_scores"))
         self.cases, self.healthy_count = (int(v) for v in state["axis_counts"])
         self.method = str(state.get("axis_method", "mean_difference"))
+
+    def check_latent_dim(self, latent_dim: int) -> None:
+        """Refuse an axis learned in another latent space than the model's codes of ``latent_dim`` numbers.
+
+        Raises:
+            ValueError: the axis holds codes of another length.
+        """
+        if self.ready and self.centre.numel() != latent_dim:
+            raise ValueError(
+                f"its abnormal axis was learned in another latent space (codes of {self.centre.numel()} numbers, "
+                f"this model's have {latent_dim})"
+            )

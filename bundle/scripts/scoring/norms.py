@@ -115,6 +115,15 @@ class RegionalNorm:
         below = np.sort(-self.z(values).ravel())
         return float(below[-count:].mean())
 
+    def vertex_z(self, deviation) -> np.ndarray:
+        """Each vertex of a ``deviation.SurfaceDeviation`` as a z-score against healthy subjects in its cell of the
+        map (this norm holding deviation maps)."""
+        from .deviation import cells
+
+        cell = cells(deviation.surface.vertices, deviation.frame, tuple(self.mean.shape))
+        mean, scale = self.mean.numpy().ravel()[cell], self.scale.numpy().ravel()[cell]
+        return (np.asarray(deviation.deviation, dtype=np.float64) - mean) / scale
+
     def state_dict(self) -> dict:
         return {f"{self.prefix}_mean": self.mean, f"{self.prefix}_scale": self.scale}
 

@@ -79,27 +79,11 @@ class HealthyReference:
         return self.latent.mean is not None and bool(self.scores.healthy)
 
     @property
-    def count(self) -> int:
-        return self.scores.count
-
-    @property
     def map_bins(self) -> tuple[int, ...]:
         """The cells of the deviation maps this reference was calibrated with (models before 0.5.0 used fewer)."""
         from .deviation import MAP_BINS
 
         return tuple(self.deviation.mean.shape) if self.deviation.ready else MAP_BINS
-
-    def fit_latent(self, codes) -> None:
-        """The training codes' prior and principal axes (see ``norms.LatentNorm``)."""
-        self.latent.fit(codes)
-
-    def vertex_z(self, deviation) -> np.ndarray:
-        """Each vertex's deviation as a z-score against healthy subjects in its cell of the map."""
-        from .deviation import cells
-
-        cell = cells(deviation.surface.vertices, deviation.frame, tuple(self.deviation.mean.shape))
-        mean, scale = self.deviation.mean.numpy().ravel()[cell], self.deviation.scale.numpy().ravel()[cell]
-        return (np.asarray(deviation.deviation, dtype=np.float64) - mean) / scale
 
     def reference_scores(self, code, deviation_map=None, flattening=None) -> dict[str, float]:
         """The scores that need the reference, from a subject's code, deviation map and flattening profile."""
@@ -151,7 +135,7 @@ class HealthyReference:
                 out.update(self.scores.judge(name, values[name], self.level))
         if self.axis.ready:
             out.update(self.axis.judge(code, self.level))
-        out["reference_subjects"] = self.count
+        out["reference_subjects"] = self.scores.count
         return out
 
     def check_decision_score(self, name: str) -> None:
@@ -163,7 +147,7 @@ class HealthyReference:
         """What the decisions rest on, for scores.json."""
         return {
             "level": self.level,
-            "reference_subjects": self.count,
+            "reference_subjects": self.scores.count,
             "z_threshold": normal_threshold(self.level),
             "thresholds": self.scores.thresholds(self.level),
             "abnormal_axis": self.axis.describe(),
@@ -184,10 +168,7 @@ class HealthyReference:
         # scoring runs on the CPU: a checkpoint loaded with map_location="cuda" must not leave the reference there
         for part in (self.latent, self.deviation, self.flattening, self.axis):
             part.load_state_dict(state)
-        if self.axis.ready and self.latent.mean is not None and self.axis.centre.numel() != self.latent.mean.numel():
-            raise ValueError(
-                f"its abnormal axis was learned in another latent space (codes of {self.axis.centre.numel()} numbers, "
-                f"this model's have {self.latent.mean.numel()})"
-            )
+        if self.latent.mean is not None:
+            self.axis.check_latent_dim(self.latent.mean.numel())
         self.scores.healthy = {k: torch.as_tensor(v).detach().cpu() for k, v in (state.get("healthy") or {}).items()}
         self.members = tuple(state.get("members", LEGACY_MEMBERS))

@@ -21,8 +21,8 @@ import numpy as np
 from nibabel import orientations
 from tqdm import tqdm
 
-from ..data.files import WRITE_SUFFIX, write_csv, write_json, write_labelmap
-from ..layout import cohort_datalist
+from ..data.files import write_csv, write_json, write_labelmap
+from ..layout import WRITE_SUFFIX, cohort_datalist
 from ..runtime import interactive
 from . import phantoms
 from .realism import SUBSLICES_PER_SLAB, SegmentationRealism, SliceJitter, fov_window, slab_offsets

@@ -18,9 +18,9 @@ from monai.transforms import KeepLargestConnectedComponent, LoadImaged, MapTrans
 from nibabel.filebasedimages import ImageFileError
 from scipy import ndimage
 
-from ..data.files import image_suffix
 from ..data.geometry import as_numpy_affine, check_spacing, voxel_to_world
 from ..errors import InputError
+from ..layout import image_suffix
 
 # What the readers raise for a file that is not a readable image: nibabel's ImageFileError (unknown or damaged format),
 # OSError and EOFError (truncated or not gzip), zlib.error, RuntimeError (ITK, and MONAI when no reader suits the

@@ -26,41 +26,11 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Transform
 
-from ..data.geometry import transfer_observed, voxel_spacing
-from ..errors import InputError
+from ..data.acquisition import MODES, SLICES_KEY, Acquisition, ObservationError, parse_slices
+from ..data.geometry import transfer_observed
 from .loading import source_name
 
-MODES = ("full", "parallel", "orthogonal", "thick", "given")
-SLICES_KEY = "observed_slices"  # a subject's segmented slices in ``given`` mode: {axis: [voxel indices]}
-
-
-class ObservationError(InputError):
-    """An observation that cannot be made: the message names the setting (and the file, once there is one)."""
-
-
-def parse_slices(spec, name: str = SLICES_KEY) -> dict[int, list[int]]:
-    """``{"2": [3, 9]}`` (as JSON writes it) to ``{2: [3, 9]}``, refusing anything else in one line."""
-    if not isinstance(spec, Mapping) or not spec:
-        raise ObservationError(f"{name}: expected {{axis: [slice indices]}} with at least one axis, got {spec!r}")
-    slices = {}
-    for axis, indices in spec.items():
-        if str(axis) not in ("0", "1", "2"):
-            raise ObservationError(f"{name}: axis {axis!r} is not 0, 1 or 2")
-        values = [indices] if isinstance(indices, (int, np.integer)) else indices
-        if not isinstance(values, Sequence) or not values or not all(float(i).is_integer() for i in values):
-            raise ObservationError(f"{name}: axis {axis} needs a non-empty list of integer slice indices")
-        slices[int(axis)] = sorted({int(i) for i in values})
-    return slices
-
-
-def on_slices(shape: Sequence[int], slices: Mapping[int, Sequence[int]]) -> np.ndarray:
-    """The voxels of a grid of ``shape`` that lie on the listed slices, ``{axis: [indices]}``."""
-    observed = np.zeros(tuple(shape), dtype=bool)
-    for axis, indices in slices.items():
-        index: list = [slice(None)] * 3
-        index[axis] = list(indices)
-        observed[tuple(index)] = True
-    return observed
+__all__ = ["MODES", "SLICES_KEY", "ObservationError", "Observed"]
 
 
 class Observed(Transform):
@@ -92,68 +62,10 @@ class Observed(Transform):
         observed_key: str = "observed",
         label_observed_key: str = "label_observed",
     ) -> None:
-        if mode not in MODES:
-            raise ObservationError(f"observation: {mode!r} is not one of {', '.join(MODES)}")
-        if mode in ("parallel", "thick") and (not float(step).is_integer() or int(step) < 1):
-            raise ObservationError(f"observation_step: {step!r} must be a whole number of slices, at least 1")
-        if mode in ("parallel", "thick") and str(axis) not in ("0", "1", "2"):
-            raise ObservationError(f"observation_axis: {axis!r} is not 0, 1 or 2")
-        offsets = [float(o) for o in np.atleast_1d(np.asarray(offsets_mm if offsets_mm is not None else []))]
-        if mode == "orthogonal" and (not offsets or not np.all(np.isfinite(offsets))):
-            raise ObservationError(
-                f"observation_offsets_mm: {offsets_mm!r} gives no plane; orthogonal needs one or more"
-            )
-        if mode == "thick" and not (np.isfinite(thickness_mm) and thickness_mm > 0):
-            raise ObservationError(f"observation_thickness_mm: {thickness_mm!r} must be a positive number of mm")
-        self.mode, self.step, self.axis = mode, int(step), int(axis)
-        self.offsets_mm, self.thickness_mm = offsets, float(thickness_mm)
+        self.acquisition = Acquisition(mode, step, axis, offsets_mm, thickness_mm)
+        self.mode = mode
         self.image_key, self.label_key = image_key, label_key
         self.observed_key, self.label_observed_key = observed_key, label_observed_key
-
-    def region(self, mask: np.ndarray, affine, name: str) -> np.ndarray:
-        """Observed voxels of the model grid for a simulated acquisition of ``mask``."""
-        length = mask.shape[self.axis]
-        if self.mode == "parallel":
-            return on_slices(mask.shape, {self.axis: range(0, length, self.step)})
-        if self.mode == "thick":
-            slab = self.slabs(length, voxel_spacing(affine)[self.axis], name)
-            return on_slices(mask.shape, {self.axis: np.flatnonzero(slab >= 0)})
-        return on_slices(mask.shape, self.planes(mask, affine, name))
-
-    def planes(self, mask: np.ndarray, affine, name: str) -> dict[int, list[int]]:
-        """The orthogonal planes: along each axis, the slice at each offset from the centre of mass of ``mask``."""
-        centre, spacing = np.argwhere(mask).mean(axis=0), voxel_spacing(affine)
-        planes: dict[int, list[int]] = {}
-        for axis in range(3):
-            for offset in self.offsets_mm:
-                plane = int(np.rint(centre[axis] + offset / spacing[axis]))
-                if not 0 <= plane < mask.shape[axis]:
-                    raise ObservationError(
-                        f"{name}: observation_offsets_mm {offset:g} puts a plane outside the image along axis "
-                        f"{axis} (slice {plane} of {mask.shape[axis]})"
-                    )
-                planes.setdefault(axis, []).append(plane)
-        return planes
-
-    def slabs(self, length: int, spacing_mm: float, name: str) -> np.ndarray:
-        """Slab number of each slice along the axis (-1 between slabs): slabs start every ``step`` slices."""
-        thickness = max(1, int(round(self.thickness_mm / spacing_mm)))
-        if thickness > self.step:
-            raise ObservationError(
-                f"{name}: observation_thickness_mm {self.thickness_mm:g} ({thickness} slices of {spacing_mm:g} mm) "
-                f"exceeds the slab spacing of observation_step {self.step} slices"
-            )
-        positions = np.arange(length)
-        return np.where(positions % self.step < thickness, positions // self.step, -1)
-
-    def slab_average(self, mask: np.ndarray, affine, name: str) -> np.ndarray:
-        """Each slab replaced by its mean along the axis, thresholded at one half; nothing between slabs."""
-        moved = np.moveaxis(mask, self.axis, 0).astype(np.float32)
-        slab = self.slabs(len(moved), voxel_spacing(affine)[self.axis], name)
-        out = np.zeros(moved.shape, dtype=bool)
-        for number in np.unique(slab[slab >= 0]):
-            out[slab == number] = moved[slab == number].mean(axis=0) >= 0.5
-        return np.moveaxis(out, 0, self.axis)
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
@@ -169,12 +81,12 @@ class Observed(Transform):
                 raise ObservationError(f"{name}: observation 'given' needs the input labelmap; it is for scoring only")
             if spec is None:
                 raise ObservationError(f"{name}: observation 'given' needs the subject's {SLICES_KEY}")
-            observed_input = self.given_region(parse_slices(spec, f"{name}: {SLICES_KEY}"), label, name)
+            observed_input = self.acquisition.given_region(parse_slices(spec, f"{name}: {SLICES_KEY}"), label, name)
             values = np.asarray(torch.as_tensor(label)[0].cpu(), dtype=bool)
             observed, mask = transfer_observed(observed_input, values, label.affine, mask.shape, image.affine)
         else:
-            observed = self.region(mask, image.affine, name)
-            mask = self.slab_average(mask, image.affine, name) if self.mode == "thick" else mask & observed
+            observed = self.acquisition.region(mask, image.affine, name)
+            mask = self.acquisition.slab_average(mask, image.affine, name) if self.mode == "thick" else mask & observed
         if not mask.any():
             raise ObservationError(f"{name}: no muscle voxel lies in the observed region ({self.mode})")
         d[self.image_key] = MetaTensor(torch.from_numpy(mask.astype(np.uint8))[None], meta=dict(image.meta))
@@ -191,14 +103,3 @@ class Observed(Transform):
                 torch.from_numpy(observed_input.astype(np.uint8))[None], meta=dict(label.meta)
             )
         return d
-
-    def given_region(self, slices: dict[int, list[int]], label, name: str) -> np.ndarray:
-        shape = label.shape[1:]
-        for axis, indices in slices.items():
-            outside = [i for i in indices if not 0 <= i < shape[axis]]
-            if outside:
-                raise ObservationError(
-                    f"{name}: {SLICES_KEY} axis {axis} lists slice(s) {outside} outside the image "
-                    f"(0..{shape[axis] - 1})"
-                )
-        return on_slices(shape, slices)
