@@ -60,7 +60,7 @@ def fit_only(files: list[str]) -> dict:
     """Seconds per subject of ``LatentFitter.fit`` alone: all subjects in one batch, then one after another."""
     from scripts.checkpoints import load_checkpoint
     from scripts.engines.iterations import FitPrepareBatch
-    from scripts.networks.decoder import LatentTable
+    from scripts.networks.auto_decoder import LatentTable
     from scripts.scoring.reference import HealthyReference
 
     # resume off: an earlier run in the config's output folder must not leave the dataloader empty

@@ -22,7 +22,8 @@ from common import BUNDLE, machine_facts, peak_rss_mb, write_result
 
 from scripts.checkpoints import load_checkpoint
 from scripts.engines.decoding import decode_coarse_to_fine, decode_dense
-from scripts.networks.decoder import LatentTable, OccupancyDecoder
+from scripts.networks.auto_decoder import LatentTable
+from scripts.networks.decoder import OccupancyDecoder
 from scripts.transforms.postprocessing import DecodeLatentd
 
 COORDINATE_SCALE = 0.02  # the configs' coordinate_scale, the shipped model's frame

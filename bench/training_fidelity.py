@@ -19,7 +19,7 @@ from common import BUNDLE, bundle_config, demo_cohort, machine_facts, write_resu
 from scripts.checkpoints import load_checkpoint
 from scripts.data.datalist import load_split
 from scripts.layout import cohort_datalist
-from scripts.networks.decoder import LatentTable
+from scripts.networks.auto_decoder import LatentTable
 from scripts.scoring.metrics import reconstruction_metrics
 from scripts.transforms.postprocessing import DecodeLatentd
 

@@ -19,7 +19,7 @@ import torch
 
 from .checkpoints import load_checkpoint
 from .data.files import atomic_path
-from .networks.decoder import LatentTable
+from .networks.auto_decoder import LatentTable
 from .networks.ensemble import DecoderEnsemble
 from .settings import ARCHITECTURE, CALIBRATED, FRAME, INPUT, ModelSettings, SettingsError, same
 

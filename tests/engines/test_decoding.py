@@ -12,8 +12,9 @@ from monai.transforms import CopyItemsd, EnsureChannelFirstd
 from scripts.data.files import write_labelmap
 from scripts.engines.decoding import coarse_steps, decode_coarse_to_fine, decode_dense
 from scripts.synthetic import phantoms
-from scripts.synthetic.cohort import _reorient
-from scripts.transforms.loading import CentreOnMassd, LoadLabelmapd, SelectLabeld
+from scripts.synthetic.labelmaps import reorient
+from scripts.transforms.loading import LoadLabelmapd
+from scripts.transforms.muscle import CentreOnMassd, SelectLabeld
 
 SCALE = 0.02
 
@@ -47,7 +48,7 @@ def test_decoded_labelmap_has_the_input_header(tmp_path, suffix, axcodes):
     """Decode a field onto the grid of the file it came from and write it: same shape, affine and orientation."""
     shape = phantoms.sample_shape("Y", np.random.default_rng(2))
     grid, affine = phantoms.world_grid(shape, (1.5, 1.2, 2.5))
-    stored, stored_affine = _reorient(phantoms.inside(shape, grid).astype(np.uint8), affine, axcodes)
+    stored, stored_affine = reorient(phantoms.inside(shape, grid).astype(np.uint8), affine, axcodes)
     source = write_labelmap(stored, stored_affine, tmp_path / f"input{suffix}")
 
     item = LoadLabelmapd("image", image_only=True)({"image": str(source)})

@@ -7,7 +7,8 @@ import torch
 
 from scripts.engines.fitting import LatentFitter
 from scripts.engines.iterations import AutoDecoderPrepareBatch, FitPrepareBatch, LatentFitInferer
-from scripts.networks.decoder import LatentTable, OccupancyDecoder
+from scripts.networks.auto_decoder import LatentTable
+from scripts.networks.decoder import OccupancyDecoder
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from scripts.networks.decoder import AutoDecoder, LatentTable, OccupancyDecoder
+from scripts.networks.auto_decoder import AutoDecoder, LatentTable
+from scripts.networks.decoder import OccupancyDecoder
 
 
 def _plain_mlp(decoder: OccupancyDecoder, codes: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,8 @@ from monai.data import MetaTensor
 from pipeline_helpers import bad_inputs
 
 from scripts.synthetic.cohort import generate_cohort
-from scripts.transforms.loading import CentreOnMassd, LabelmapError, SelectLabeld
+from scripts.transforms.loading import LabelmapError
+from scripts.transforms.muscle import CentreOnMassd, SelectLabeld
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +153,7 @@ def test_linear_then_threshold_resampling_is_at_least_as_faithful(formats_cohort
 
 
 def test_islands_are_reported_and_removed_and_specks_refused():
-    from scripts.transforms.loading import Islandsd
+    from scripts.transforms.muscle import Islandsd
 
     array = np.zeros((30, 30, 30), dtype=np.uint8)
     array[5:25, 5:25, 5:25] = 1  # 8 ml at 1 mm

@@ -12,7 +12,8 @@ import torch
 from monai.engines.utils import PrepareBatch
 from monai.inferers import Inferer
 
-from ..networks.decoder import LatentTable, OccupancyDecoder
+from ..networks.auto_decoder import LatentTable
+from ..networks.decoder import OccupancyDecoder
 from ..scoring.reference import HealthyReference
 from .fitting import LatentFitter
 

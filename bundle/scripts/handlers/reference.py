@@ -9,7 +9,7 @@ import torch
 from ignite.engine import Engine, Events
 
 from ..data.datalist import CALIBRATION, is_healthy
-from ..networks.decoder import LatentTable
+from ..networks.auto_decoder import LatentTable
 from ..scoring.axis import AbnormalAxis
 from ..scoring.reference import HealthyReference
 

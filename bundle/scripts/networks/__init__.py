@@ -1,10 +1,11 @@
-"""The occupancy decoder f(z, x), the table of latent codes it is trained with, ensembles of decoders used as one,
-and the auto-decoder's training loss.
+"""The occupancy decoder f(z, x) (``decoder``), the table of latent codes it is trained with (``auto_decoder``),
+ensembles of decoders used as one (``ensemble``) and the auto-decoder's training loss (``losses``).
 
 Code inside the bundle imports from the modules themselves; these names are for configs and users.
 """
 
-from .decoder import AutoDecoder, LatentTable, OccupancyDecoder
+from .auto_decoder import AutoDecoder, LatentTable
+from .decoder import OccupancyDecoder
 from .ensemble import DecoderEnsemble, build_decoder
 from .losses import AutoDecoderLoss, OccupancyLoss
 

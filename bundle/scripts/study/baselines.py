@@ -16,7 +16,7 @@ from monai.transforms import EnsureChannelFirst, LoadImage
 from sklearn.decomposition import PCA
 
 from ..data.geometry import lookup_nearest, voxel_to_world, world_to_voxel
-from ..transforms.loading import SelectLabeld
+from ..transforms.muscle import SelectLabeld
 
 BASELINE_LABELS = {
     "volume_score": "volume (baseline)",

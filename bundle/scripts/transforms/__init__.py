@@ -1,11 +1,13 @@
-"""Dictionary transforms, in the order a subject meets them: loading and checking a labelmap (``loading``), what is
-observed of it (``observation``), surface and point sampling (``sampling``), decoding and scoring a fitted code
-(``postprocessing``, ``validation``) and the files written for it (``outputs``).
+"""Dictionary transforms, in the order a subject meets them: loading and checking a labelmap (``loading``), the muscle
+in it and its centre (``muscle``), what is observed of it (``observation``), surface and point sampling
+(``sampling``), decoding and scoring a fitted code (``postprocessing``, ``validation``) and the files written for it
+(``outputs``).
 
 Code inside the bundle imports from the modules themselves; these names are for configs and users.
 """
 
-from .loading import CentreOnMassd, CheckLabelmapd, Islandsd, LabelmapError, LoadLabelmapd, SelectLabeld
+from .loading import CheckLabelmapd, LabelmapError, LoadLabelmapd
+from .muscle import CentreOnMassd, Islandsd, SelectLabeld
 from .observation import ObservationError, Observed
 from .outputs import AnomalyMapd, SaveLabelmapd
 from .postprocessing import CropToSpatialShaped, DecodeLatentd, ScoreSubjectd
