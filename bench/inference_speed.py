@@ -7,7 +7,9 @@ test cases of the demo cohort (fold 0), three times into fresh folders:
 - ``sequential``: ``fit_batch_size 1``, one subject after another; the ratio to ``batched`` is printed;
 - ``long``: ten times the fitting iterations (``--allow_uncalibrated``: only its Dice is used), the reference the
   default fit's Dice is compared with (target: within 0.01 for every subject);
-- ``no_meshes``: the defaults without the surface meshes and the summary page, to tell their cost.
+- ``no_meshes``: the defaults without the surface meshes and the summary page, to tell their cost;
+- ``inline_writing``: the defaults with every subject's files written on the engine's thread (``writer_threads 0``,
+  as before 0.6.0): the ratio to ``batched`` is what writing on a background thread gains.
 
 Times are the evaluator's own (Ignite's "Engine run finished" line: loading, fitting, decoding, scoring and
 writing every subject) and the whole command's wall time (plus process start, imports and model loading).
@@ -112,12 +114,14 @@ def main() -> None:
             files, work / "long", fit_iterations=args.iterations * args.iterations_factor, allow_uncalibrated="true"
         ),
         "no_meshes": run_inference(files, work / "no_meshes", save_meshes="false", save_summary_page="false"),
+        "inline_writing": run_inference(files, work / "inline_writing", writer_threads=0),
     }
     differences = {i: abs(runs["batched"]["dice"][i] - runs["long"]["dice"][i]) for i in runs["long"]["dice"]}
     figures = {
         "subjects": len(files),
         **{f"{name}_{key}": run[key] for name, run in runs.items() for key in run if key.endswith("_s_per_subject")},
         "sequential_over_batched_engine_time": runs["sequential"]["engine_s"] / runs["batched"]["engine_s"],
+        "inline_writing_over_batched_engine_time": runs["inline_writing"]["engine_s"] / runs["batched"]["engine_s"],
         **fit_only(files),
         "dice_default_mean": sum(runs["batched"]["dice"].values()) / len(files),
         "dice_long_mean": sum(runs["long"]["dice"].values()) / len(files),

@@ -46,14 +46,13 @@ def stage_functions() -> dict[str, tuple]:
     from scripts.data.datasets import SubjectDataset
     from scripts.engines.iterations import LatentFitInferer
     from scripts.handlers.run_tables import RunTables
-    from scripts.handlers.writers import ScoresWriter
     from scripts.scoring.deviation import vertex_deviation
     from scripts.scoring.metrics import reconstruction_metrics
     from scripts.scoring.reference import HealthyReference
     from scripts.scoring.sections import flattening_profile
     from scripts.transforms.outputs import AnomalyMapd, SaveLabelmapd
     from scripts.transforms.postprocessing import DecodeLatentd, ScoreSubjectd
-    from scripts.visualize import figures
+    from scripts.visualize import figures, meshes
     from scripts.visualize.summary_page import write_summary_page
 
     scoring = ScoreSubjectd.__call__
@@ -68,7 +67,7 @@ def stage_functions() -> dict[str, tuple]:
         "calibration": ((HealthyReference.assess,), None),
         "labelmaps": ((SaveLabelmapd.__call__, AnomalyMapd.__call__), None),
         "overlays": ((figures.overlay,), None),
-        "meshes": ((ScoresWriter._write_meshes,), None),
+        "meshes": ((meshes.write_subject_meshes,), None),
         "tables and page": ((RunTables.write,), None),
         "page alone": ((write_summary_page,), None),
     }

@@ -91,9 +91,7 @@ def _main(module: str, args: list[str], cwd: str, env: dict, stdout_path: str, s
     except BaseException:  # noqa: BLE001  (an uncaught error: report it as the interpreter would, exit code 1)
         sys.excepthook(*sys.exc_info())
         code = 1
-    for thread in threading.enumerate():  # the interpreter waits for non-daemon threads before exiting
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    threading._shutdown()  # what the interpreter does first: its thread-exit hooks, then joining non-daemon threads
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -117,6 +117,25 @@ def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_pa
     assert {"scores.csv", "scores.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
+def test_writing_on_background_threads_writes_what_inline_writing_does(mixed_folder, tiny_model, tmp_path):
+    """The subjects' files are written off the engine's thread (``--writer_threads``) with the same names and scores."""
+    args = {**FIT, "dataset_dir": str(mixed_folder), "ckpt_path": str(tiny_model / "models" / "model.pt")}
+    outputs = {}
+    for threads in (0, 2):
+        out = tmp_path / f"threads{threads}"
+        given = cli_overrides(args, output_dir=str(out), writer_threads=threads, save_summary_page="False")
+        result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *given)
+        assert result.returncode == 0, result.stderr[-3000:]
+        files = {p.relative_to(out) for p in out.rglob("*") if p.is_file() and "mlruns" not in str(p)}
+        with open(out / "scores.csv") as stream:
+            outputs[threads] = files, list(csv.DictReader(stream))
+    (inline_files, inline_rows), (threaded_files, threaded_rows) = outputs[0], outputs[2]
+    assert threaded_files == inline_files and any(p.suffix == ".png" for p in inline_files)
+    assert [r["id"] for r in threaded_rows] == [r["id"] for r in inline_rows]
+    for inline, threaded in zip(inline_rows, threaded_rows, strict=True):
+        assert threaded == inline
+
+
 def test_a_partial_observation_is_calibrated_in_its_mode_and_scored_on_the_input_grid(
     mixed_folder, demo_cohort, tmp_path
 ):

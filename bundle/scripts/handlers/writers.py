@@ -12,11 +12,11 @@ from ignite.engine import Engine, Events
 from ..data.datasets import SubjectDataset
 from ..data.files import atomic_path, remove_stale_temporaries, write_json
 from ..layout import SubjectFiles, figures_dir, safe_id
-from ..scoring.deviation import mask_surface
 from ..scoring.reference import HealthyReference
 from ..settings import ModelSettings
 from ..visualize import figures, meshes
 from .run_tables import RunTables
+from .writing_queue import WritingQueue
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,9 @@ logger = logging.getLogger(__name__)
 class ScoresWriter:
     """Calibrates each subject's scores against the model's healthy reference and writes its code
     (``<id>_code.npy``), overlay (with ``overlays``), meshes (with ``meshes``) and scores (``<id>_scores.json``, last,
-    marking the subject complete) as it is scored; when the run completes, ``RunTables`` merges them into the run's
-    tables and pages, and their summary numbers become the engine's metrics, for StatsHandler and MLflow.
+    marking the subject complete) as it is scored, on ``writer_threads`` background threads (``WritingQueue``); when
+    the run completes, ``RunTables`` merges them into the run's tables and pages, and their summary numbers become the
+    engine's metrics, for StatsHandler and MLflow.
 
     ``decision_score`` names the calibrated score whose 'abnormal' flag becomes the ``decision`` column. Without a
     ``dataset`` to read the rows back from, they are kept in memory.
@@ -40,6 +41,7 @@ class ScoresWriter:
         dataset: the ``SubjectDataset`` being scored, whose items give the rows' order; None keeps rows in memory.
         output_ext: extension of the subject's labelmaps (``layout.SubjectFiles``).
         scores_key: where each item holds its raw scores row.
+        writer_threads: threads writing the subjects' files while the engine goes on (0: on the engine's thread).
 
     Raises:
         SettingsError: when the run starts, ``decision_score`` is not a score the reference is calibrated for.
@@ -58,12 +60,14 @@ class ScoresWriter:
         dataset: SubjectDataset | None = None,
         output_ext: str = ".nii.gz",
         scores_key: str = "scores",
+        writer_threads: int = 1,
     ) -> None:
         self.files = SubjectFiles(output_dir, output_ext)
         self.output_dir = Path(output_dir)
         self.reference, self.dataset, self.decision_score = reference, dataset, decision_score
         self.overlays, self.meshes, self.scores_key = overlays, meshes, scores_key
         self.rows: dict[str, dict] = {}
+        self.queue = WritingQueue(writer_threads)
         self.tables = RunTables(
             output_dir, reference, settings, decision_score, summary_page, group_report, dataset, output_ext
         )
@@ -72,6 +76,8 @@ class ScoresWriter:
         engine.add_event_handler(Events.STARTED, self.started)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self.iteration_completed)
         engine.add_event_handler(Events.COMPLETED, self.completed)
+        engine.add_event_handler(Events.EXCEPTION_RAISED, lambda _engine, _error: self.queue.close())
+        engine.add_event_handler(Events.TERMINATE, lambda _engine: self.queue.close())
 
     def started(self, engine: Engine) -> None:
         if self.reference is not None and self.reference.ready:
@@ -94,41 +100,34 @@ class ScoresWriter:
         return row
 
     def iteration_completed(self, engine: Engine) -> None:
-        for item in engine.state.output:
-            row = self._calibrated(item)
-            subject = safe_id(row["id"])
-            code = item["pred"]["code"].detach().cpu().numpy().astype(np.float32)
-            with atomic_path(self.files.code(subject)) as tmp, open(tmp, "wb") as stream:
-                np.save(stream, code)
-            if self.overlays and "recon" in item:
-                label = item["label"]
-                figures.overlay(
-                    np.asarray(torch.as_tensor(label)[0]),
-                    np.asarray(torch.as_tensor(item["recon"])[0]),
-                    label.affine,
-                    f"{subject}: Dice {row['dice']:.3f}, {row['decision']}",
-                    self.files.overlay(subject),
-                )
-            if self.meshes and "deviation" in item:
-                self._write_meshes(subject, item)
-            write_json(row, self.files.scores(subject))
-            if self.dataset is None:  # nothing to read the rows back from
-                self.rows[subject] = row
-            logger.info("%s: Dice %.4f, HD95 %.2f mm, %s", subject, row["dice"], row["hd95_mm"], row["decision"])
+        batch = [(item, self._calibrated(item)) for item in engine.state.output]
+        if self.dataset is None:  # nothing to read the rows back from
+            self.rows.update({safe_id(row["id"]): row for _, row in batch})
+        self.queue.submit_batch(self._write_subject, batch)
 
-    def _write_meshes(self, subject: str, item: dict) -> None:
-        """The input's surface (deviation in mm and, with a normative reference, its z-score per vertex) as VTK and
-        coloured PLY, and the reconstruction's surface as VTK, all in the input's physical space."""
-        deviation = item["deviation"]
-        point_data = {"deviation_mm": deviation.deviation}
-        if self.reference is not None and self.reference.deviation.ready:
-            point_data["normative_z"] = self.reference.deviation.vertex_z(deviation)
-        meshes.write_vtk(self.files.mesh(subject), deviation.surface, point_data)
-        meshes.write_ply(self.files.mesh(subject, ext=".ply"), deviation.surface, deviation.deviation)
-        recon = np.asarray(torch.as_tensor(item["recon"])[0].cpu(), dtype=bool)
-        if recon.any():
-            meshes.write_vtk(self.files.mesh(subject, "recon_surface"), mask_surface(recon, item["recon"].affine))
+    def _write_subject(self, item: dict, row: dict) -> None:
+        """A subject's code, overlay and meshes, then its scores (the mark that it is complete)."""
+        subject = safe_id(row["id"])
+        code = item["pred"]["code"].detach().cpu().numpy().astype(np.float32)
+        with atomic_path(self.files.code(subject)) as tmp, open(tmp, "wb") as stream:
+            np.save(stream, code)
+        if self.overlays and "recon" in item:
+            label = item["label"]
+            figures.overlay(
+                np.asarray(torch.as_tensor(label)[0]),
+                np.asarray(torch.as_tensor(item["recon"])[0]),
+                label.affine,
+                f"{subject}: Dice {row['dice']:.3f}, {row['decision']}",
+                self.files.overlay(subject),
+            )
+        if self.meshes and "deviation" in item:
+            norm = self.reference.deviation if self.reference is not None else None
+            meshes.write_subject_meshes(self.files, subject, item["deviation"], item["recon"], norm)
+        write_json(row, self.files.scores(subject))
+        logger.info("%s: Dice %.4f, HD95 %.2f mm, %s", subject, row["dice"], row["hd95_mm"], row["decision"])
 
     def completed(self, engine: Engine) -> None:
+        self.queue.drain()
+        self.queue.close()
         summary = self.tables.write(self.rows if self.dataset is None else None)
         engine.state.metrics.update(summary)

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..data.files import atomic_path
-from ..scoring.deviation import Surface
+from ..scoring.deviation import Surface, SurfaceDeviation, mask_surface
+from ..scoring.norms import RegionalNorm
 
 RAS_TO_LPS = np.array([-1.0, -1.0, 1.0])
 SPACE_TAG = "SPACE=LPS"
@@ -90,3 +91,22 @@ def write_ply(path: str | os.PathLike, surface: Surface, deviation: np.ndarray) 
         stream.write(vertices.tobytes())
         stream.write(faces.tobytes())
     return path
+
+
+def write_subject_meshes(files, subject: str, deviation: SurfaceDeviation, recon, norm: RegionalNorm | None) -> None:
+    """A subject's meshes, in the input's physical space: its surface as VTK (deviation in mm and, with a calibrated
+    ``norm`` of deviation maps, its z-score per vertex) and coloured PLY, and its reconstruction's surface as VTK.
+
+    Args:
+        files: the run's ``layout.SubjectFiles``; subject: the subject's file-safe id.
+        deviation: the input's surface and its deviations; recon: the reconstruction (a channel-first MetaTensor).
+        norm: the healthy reference's norm of deviation maps, or None.
+    """
+    point_data = {"deviation_mm": deviation.deviation}
+    if norm is not None and norm.ready:
+        point_data["normative_z"] = norm.vertex_z(deviation)
+    write_vtk(files.mesh(subject), deviation.surface, point_data)
+    write_ply(files.mesh(subject, ext=".ply"), deviation.surface, deviation.deviation)
+    mask = np.asarray(recon[0].cpu(), dtype=bool)
+    if mask.any():
+        write_vtk(files.mesh(subject, "recon_surface"), mask_surface(mask, recon.affine))
