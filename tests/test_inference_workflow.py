@@ -117,13 +117,16 @@ def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_pa
     assert {"scores.csv", "scores.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
-def test_writing_on_background_threads_writes_what_inline_writing_does(mixed_folder, tiny_model, tmp_path):
-    """The subjects' files are written off the engine's thread (``--writer_threads``) with the same names and scores."""
+def test_writing_and_loading_on_background_threads_gives_what_inline_runs_do(mixed_folder, tiny_model, tmp_path):
+    """Subjects prepared ahead (``--prefetch_subjects``) and their files written off the engine's thread
+    (``--writer_threads``): the same files with the same scores as a run doing both on the engine's thread."""
     args = {**FIT, "dataset_dir": str(mixed_folder), "ckpt_path": str(tiny_model / "models" / "model.pt")}
     outputs = {}
     for threads in (0, 2):
         out = tmp_path / f"threads{threads}"
-        given = cli_overrides(args, output_dir=str(out), writer_threads=threads, save_summary_page="False")
+        given = cli_overrides(
+            args, output_dir=str(out), writer_threads=threads, prefetch_subjects=threads, save_summary_page="False"
+        )
         result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *given)
         assert result.returncode == 0, result.stderr[-3000:]
         files = {p.relative_to(out) for p in out.rglob("*") if p.is_file() and "mlruns" not in str(p)}

@@ -13,6 +13,7 @@ from monai.transforms import apply_transform
 from torch.utils.data import IterableDataset
 
 from ..errors import find_input_error
+from .prefetch import prefetched
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class SubjectDataset(IterableDataset):
         skip_invalid: list an item failing with an ``InputError`` in ``skipped`` instead of ending the run.
         done: tells whether an item's outputs are complete (e.g. ``SubjectFiles.complete``); None: none is.
         rank, world_size: this process's rank and the number of processes; the rank takes every ``world_size``-th item.
+        prefetch: items prepared ahead on a background thread (``prefetch.prefetched``); 0 prepares each when asked.
 
     Raises:
         ValueError: ``world_size`` is below 1 or ``rank`` is not in ``0..world_size - 1``.
@@ -45,11 +47,12 @@ class SubjectDataset(IterableDataset):
         done: Callable[[dict], bool] | None = None,
         rank: int = 0,
         world_size: int = 1,
+        prefetch: int = 0,
     ) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} does not exist in a world of {world_size} process(es)")
         self.data, self.transform, self.skip_invalid, self.done = list(data), transform, skip_invalid, done
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.prefetch = rank, world_size, prefetch
         self.reused: list[dict] = []
         self.skipped: list[dict] = []
 
@@ -59,6 +62,12 @@ class SubjectDataset(IterableDataset):
 
     def __iter__(self):
         self.reused, self.skipped = [], []
+        prepared = self._prepared()
+        yield from prefetched(prepared, self.prefetch) if self.prefetch > 0 else prepared
+        if self.reused:
+            logger.info("%d subject(s) already complete, not processed again", len(self.reused))
+
+    def _prepared(self):
         for item in self.shard:
             if self.done is not None and self.done(item):
                 self.reused.append(item)
@@ -73,5 +82,3 @@ class SubjectDataset(IterableDataset):
                 self.skipped.append(
                     {"id": item.get("id", ""), "image": str(item.get("image", "")), "reason": str(found)}
                 )
-        if self.reused:
-            logger.info("%d subject(s) already complete, not processed again", len(self.reused))
