@@ -9,7 +9,9 @@ test cases of the demo cohort (fold 0), three times into fresh folders:
   default fit's Dice is compared with (target: within 0.01 for every subject);
 - ``no_meshes``: the defaults without the surface meshes and the summary page, to tell their cost;
 - ``inline_writing``: the defaults with every subject's files written on the engine's thread (``writer_threads 0``,
-  as before 0.6.0): the ratio to ``batched`` is what writing on a background thread gains.
+  as before 0.6.0): the ratio to ``batched`` is what writing on a background thread gains;
+- ``prefetch``: the defaults with a batch of subjects prepared ahead on a background thread
+  (``prefetch_subjects`` = ``fit_batch_size``): its ratio to ``batched`` is what preparing ahead gains.
 
 Times are the evaluator's own (Ignite's "Engine run finished" line: loading, fitting, decoding, scoring and
 writing every subject) and the whole command's wall time (plus process start, imports and model loading).
@@ -106,6 +108,7 @@ def main() -> None:
     images = {s["id"]: str(cohort / s["image"]) for s in datalist["subjects"]}
     files = [images[i] for i in datalist["folds"][0]["test"][: args.subjects]]
     work = RESULTS / "inference_speed"
+    batch = bundle_config("inference")["fit_batch_size"]
 
     runs = {
         "batched": run_inference(files, work / "batched"),
@@ -115,6 +118,7 @@ def main() -> None:
         ),
         "no_meshes": run_inference(files, work / "no_meshes", save_meshes="false", save_summary_page="false"),
         "inline_writing": run_inference(files, work / "inline_writing", writer_threads=0),
+        "prefetch": run_inference(files, work / "prefetch", prefetch_subjects=batch),
     }
     differences = {i: abs(runs["batched"]["dice"][i] - runs["long"]["dice"][i]) for i in runs["long"]["dice"]}
     figures = {
@@ -122,6 +126,7 @@ def main() -> None:
         **{f"{name}_{key}": run[key] for name, run in runs.items() for key in run if key.endswith("_s_per_subject")},
         "sequential_over_batched_engine_time": runs["sequential"]["engine_s"] / runs["batched"]["engine_s"],
         "inline_writing_over_batched_engine_time": runs["inline_writing"]["engine_s"] / runs["batched"]["engine_s"],
+        "batched_over_prefetch_engine_time": runs["batched"]["engine_s"] / runs["prefetch"]["engine_s"],
         **fit_only(files),
         "dice_default_mean": sum(runs["batched"]["dice"].values()) / len(files),
         "dice_long_mean": sum(runs["long"]["dice"].values()) / len(files),
