@@ -18,9 +18,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "bundle"
 RESULTS = REPO / "bench" / "results"
-DEMO_DIR = BUNDLE / "data" / "demo_cohort"
 if str(BUNDLE) not in sys.path:
     sys.path.insert(0, str(BUNDLE))
+
+from scripts.layout import demo_dir  # noqa: E402  (the bundle is on the path from here)
+
+DEMO_DIR = Path(demo_dir(BUNDLE))
 
 
 def cpu_facts() -> dict:

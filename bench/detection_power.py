@@ -18,10 +18,9 @@ train and 4 to score; an ensemble of K members about 1.5 K minutes per 100 subje
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from common import BUNDLE, RESULTS, machine_facts, write_result
+from common import RESULTS, machine_facts, write_result
 from power_runs import (
     benchmark_cohort,
     build_member_ensemble,
@@ -31,6 +30,8 @@ from power_runs import (
     train_member,
 )
 from power_scores import baseline_table, bundle_scores, compare, dice_by_status, ensemble, member_table
+
+from scripts.settings import bundle_version
 
 COHORTS = {
     "default": {"strength": 1.0},
@@ -132,7 +133,7 @@ def main() -> None:
                 args.work_dir, cohort, seed, args.members, chosen, args.score_members
             )
     figures = {
-        "bundle_version": json.loads((BUNDLE / "configs" / "metadata.json").read_text())["version"],
+        "bundle_version": bundle_version(),
         "cohorts": COHORTS,
         "variants": VARIANTS,
         "tuning_seeds": tuning,

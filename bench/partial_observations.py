@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from common import BUNDLE, RESULTS, demo_cohort, machine_facts, write_result
 
+from scripts.settings import bundle_version
+
 OBSERVATIONS = {
     "full": {"observation": "full"},
     "parallel_2": {"observation": "parallel", "observation_step": 2},
@@ -275,7 +277,7 @@ def main() -> None:
                 flush=True,
             )
     figures = {
-        "bundle_version": json.loads((BUNDLE / "configs" / "metadata.json").read_text())["version"],
+        "bundle_version": bundle_version(),
         "observations": OBSERVATIONS,
         "folds": folds,
         "cohorts": {name: {"dataset": str(d), "models": str(s)} for name, (d, s) in cohorts.items()},

@@ -15,9 +15,10 @@ import logging.config
 import sys
 from pathlib import Path
 
-BUNDLE_ROOT = Path(__file__).resolve().parents[1]
-DEMO_DIR = BUNDLE_ROOT / "data" / "demo_cohort"
-DEFAULT_STUDY_DIR = BUNDLE_ROOT / "eval" / "study"
+from .layout import config_file, demo_dir, study_dir
+
+DEMO_DIR = Path(demo_dir())
+DEFAULT_STUDY_DIR = Path(study_dir())
 
 
 class CommandLineError(ValueError):
@@ -28,7 +29,7 @@ def _setup() -> None:
     from .runtime import prepare_process
 
     prepare_process()
-    logging.config.fileConfig(BUNDLE_ROOT / "configs" / "logging.conf", disable_existing_loggers=False)
+    logging.config.fileConfig(config_file("logging.conf"), disable_existing_loggers=False)
 
 
 def _value(text: str):

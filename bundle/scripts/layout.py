@@ -45,6 +45,14 @@ def safe_id(text: str, max_length: int = 100) -> str:
     return cleaned
 
 
+BUNDLE_ROOT = Path(__file__).resolve().parents[1]  # the bundle's own folder, which holds scripts/
+CONFIGS_DIR = "configs"
+MODELS_DIR = "models"  # the shipped model, and where training writes by default
+EVAL_DIR = "eval"  # where the bundle's own runs write by default: training and evaluation, inference/, study/
+INFERENCE_DIR = "inference"
+STUDY_DIR = "study"
+DEMO_COHORT_DIR = "data/demo_cohort"
+METADATA_FILE = "metadata.json"
 DATALIST_FILE = "datalist.json"
 LABELLED_DATALIST_FILE = "labelled_datalist.json"
 MODEL_FILE = "model.pt"
@@ -58,6 +66,32 @@ SUMMARY_PAGE = "report.html"
 FIGURES = "figures"
 TRACKING_DB = "mlruns.db"
 SUBJECT_LABELMAPS = ("recon", "anomaly_map")
+
+
+def config_file(name: str, bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
+    """One of the bundle's configs (``train.json``, ``logging.conf``, ``metadata.json``)."""
+    return str(Path(bundle_root) / CONFIGS_DIR / name)
+
+
+def models_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
+    return str(Path(bundle_root) / MODELS_DIR)
+
+
+def eval_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
+    return str(Path(bundle_root) / EVAL_DIR)
+
+
+def inference_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
+    return str(Path(bundle_root) / EVAL_DIR / INFERENCE_DIR)
+
+
+def study_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
+    return str(Path(bundle_root) / EVAL_DIR / STUDY_DIR)
+
+
+def demo_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
+    """Where the quick start generates the demo cohort (on first use)."""
+    return str(Path(bundle_root) / DEMO_COHORT_DIR)
 
 
 def cohort_datalist(dataset_dir: str | os.PathLike) -> str:

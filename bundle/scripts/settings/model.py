@@ -6,14 +6,13 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..layout import METADATA_FILE, config_file
 from .vocabulary import MODEL_SETTINGS, SettingsError, migrated, plain, same
-
-BUNDLE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def bundle_version() -> str:
     try:
-        return str(json.loads((BUNDLE_ROOT / "configs" / "metadata.json").read_text())["version"])
+        return str(json.loads(Path(config_file(METADATA_FILE)).read_text())["version"])
     except (OSError, ValueError, KeyError):
         return "unknown"
 

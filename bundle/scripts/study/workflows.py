@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gc
 from contextlib import chdir
-from pathlib import Path
 
-BUNDLE_ROOT = Path(__file__).resolve().parents[2]
+from ..layout import BUNDLE_ROOT, config_file
+
 CONFIGS = ("train.json", "inference.json", "evaluate.json", "calibrate.json")
 
 
@@ -14,7 +14,7 @@ def config_ids() -> set[str]:
     """Every id the bundle's configs declare (nested ones as ``a#b``): what a study override may name."""
     from ..overrides import declared_ids
 
-    return declared_ids([str(BUNDLE_ROOT / "configs" / name) for name in CONFIGS])
+    return declared_ids([config_file(name) for name in CONFIGS])
 
 
 def parse_configs(configs: list[str], **overrides):
@@ -28,7 +28,7 @@ def parse_configs(configs: list[str], **overrides):
     from monai.bundle import ConfigParser
 
     parser = ConfigParser()
-    parser.read_config([str(BUNDLE_ROOT / "configs" / name) for name in configs])
+    parser.read_config([config_file(name) for name in configs])
     parser.update({"bundle_root": str(BUNDLE_ROOT), **overrides})
     with chdir(BUNDLE_ROOT):
         parser.parse()
@@ -39,7 +39,7 @@ def run_workflow(configs: list[str], workflow_type: str, **overrides) -> None:
     """One workflow of ``configs`` (merged in order) with ``overrides``, initialised, run and finalised."""
     from monai.bundle import ConfigWorkflow
 
-    files = [str(BUNDLE_ROOT / "configs" / name) for name in configs]
+    files = [config_file(name) for name in configs]
     with chdir(BUNDLE_ROOT):  # where the configs' %configs/... macros resolve
         workflow = ConfigWorkflow(
             config_file=files, workflow_type=workflow_type, bundle_root=str(BUNDLE_ROOT), **overrides
@@ -59,5 +59,5 @@ def config_ids_of(names: list[str]) -> set[str]:
 
     ids: set[str] = set()
     for name in names:
-        ids |= set(ConfigParser.load_config_file(BUNDLE_ROOT / "configs" / name))
+        ids |= set(ConfigParser.load_config_file(config_file(name)))
     return ids
