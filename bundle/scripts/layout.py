@@ -152,7 +152,7 @@ class StudyLayout:
         return self.root / f"fold{int(fold)}"
 
     def models_dir(self, fold: int) -> Path:
-        return self.fold_dir(fold) / "models"
+        return self.fold_dir(fold) / MODELS_DIR
 
     def model(self, fold: int) -> Path:
         return Path(model_file(self.models_dir(fold)))
