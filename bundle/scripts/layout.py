@@ -82,11 +82,11 @@ def eval_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
 
 
 def inference_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
-    return str(Path(bundle_root) / EVAL_DIR / INFERENCE_DIR)
+    return str(Path(eval_dir(bundle_root)) / INFERENCE_DIR)
 
 
 def study_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
-    return str(Path(bundle_root) / EVAL_DIR / STUDY_DIR)
+    return str(Path(eval_dir(bundle_root)) / STUDY_DIR)
 
 
 def demo_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:

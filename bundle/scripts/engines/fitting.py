@@ -77,7 +77,8 @@ class LatentFitter:
     def _losses(self, decoder, codes, points, occupancy):
         with torch.autocast(device_type=points.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = decoder.decode_points(codes, points)
-        return logits.float(), self.loss(logits.float(), occupancy)["total"]
+        logits = logits.float()
+        return logits, self.loss(logits, occupancy)["total"]
 
     def fit(
         self,

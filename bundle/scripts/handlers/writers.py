@@ -75,9 +75,9 @@ class ScoresWriter:
     def attach(self, engine: Engine) -> None:
         engine.add_event_handler(Events.STARTED, self.started)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self.iteration_completed)
+        # COMPLETED also follows terminate(); after an error the queued subjects are still written (the pool's threads
+        # finish their queue before the interpreter exits), and no EXCEPTION_RAISED handler here swallows the error
         engine.add_event_handler(Events.COMPLETED, self.completed)
-        engine.add_event_handler(Events.EXCEPTION_RAISED, lambda _engine, _error: self.queue.close())
-        engine.add_event_handler(Events.TERMINATE, lambda _engine: self.queue.close())
 
     def started(self, engine: Engine) -> None:
         if self.reference is not None and self.reference.ready:

@@ -4,7 +4,8 @@ A subject's overlay (matplotlib), meshes and labelmaps take a third of its fit's
 and in native code that the fitting does not need: writing a batch's files on background threads while the engine
 fits the next batch overlaps the two (double buffering). Before a batch's files are queued, the previous batch's are
 finished, so at most two batches are held in memory however many subjects a run scores; a failed write stops the
-run at the engine's next batch (or at its end) with its own error, as an inline write would.
+run at the engine's next batch (or at its end) with its own error, as an inline write would. A run that fails for
+another reason still gets its queued subjects written: the threads finish their queue before the interpreter exits.
 """
 
 from __future__ import annotations
@@ -51,9 +52,8 @@ class WritingQueue:
             raise first
 
     def close(self) -> None:
-        """Stop: jobs not started are dropped (their subjects are scored again by a rerun), running ones finish, so
-        that no file is left half-written; the threads end."""
+        """End the threads once every queued job has finished (call ``drain`` first to see their errors)."""
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=True)
             self.pool = None
         self.pending = []

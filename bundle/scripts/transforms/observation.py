@@ -63,9 +63,12 @@ class Observed(Transform):
         label_observed_key: str = "label_observed",
     ) -> None:
         self.acquisition = Acquisition(mode, step, axis, offsets_mm, thickness_mm)
-        self.mode = mode
         self.image_key, self.label_key = image_key, label_key
         self.observed_key, self.label_observed_key = observed_key, label_observed_key
+
+    @property
+    def mode(self) -> str:
+        return self.acquisition.mode
 
     def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
         d = dict(data)
