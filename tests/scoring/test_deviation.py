@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from scripts.data.geometry import world_to_voxel
-from scripts.scoring.deviation import ShapeFrame, deviation_map, mask_surface, signed_distance, vertex_deviation
+from scripts.scoring.deviation import (
+    ShapeFrame,
+    deviation_map,
+    distance_field,
+    mask_surface,
+    signed_distance,
+    vertex_deviation,
+)
 
 
 def _ball(shape=(40, 40, 40), radius=12.0, centre=None):
@@ -70,3 +77,19 @@ def test_surfaces_and_deviations_on_the_aligned_box_are_those_of_the_whole_grid(
     cropped = vertex_deviation(small_mask, small_recon, small_affine, step=step)
     np.testing.assert_allclose(cropped[0].vertices, whole[0].vertices, atol=1e-9)
     np.testing.assert_allclose(cropped[1], whole[1], atol=1e-9)
+
+
+@pytest.mark.parametrize("smooth_mm", [0.0, 0.5])
+def test_a_distance_field_given_once_serves_every_mask_as_its_reconstruction_does(smooth_mm):
+    """Several masks compared with one reconstruction (the study's learned shapes) reuse its distance field: the
+    deviations are those of passing the reconstruction each time, and an empty one is as far as the grid allows."""
+    normal, affine = _ball(), np.diag([1.0, 1.2, 0.8, 1.0])
+    field = distance_field(normal, affine, smooth_mm)
+    for radius in (9.0, 11.0, 14.0):
+        mask = _ball(radius=radius)
+        given = vertex_deviation(mask, None, affine, smooth_mm=smooth_mm, field=field)
+        passed = vertex_deviation(mask, normal, affine, smooth_mm=smooth_mm)
+        np.testing.assert_array_equal(given[0].vertices, passed[0].vertices)
+        np.testing.assert_array_equal(given[1], passed[1])
+    empty = distance_field(np.zeros_like(normal), affine, smooth_mm)
+    assert np.isfinite(empty).all() and empty.min() > 40.0

@@ -11,7 +11,7 @@ import torch
 from conftest import TINY_TRAINING, cli_overrides, load_datalist, run_bundle_cli
 from mlflow.tracking import MlflowClient
 
-from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask
+from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask, score_fold
 from scripts.study.folds import axis_fold
 
 # one xdist worker runs this module: its `study` fixture is built once and shared by its tests
@@ -105,6 +105,25 @@ def test_voxel_pca_shape_model_scores_unseen_shapes_worse(tiny_cohort):
     seen = model.score(np.stack([masks[i] for i in healthy]))["ssm_recon_score"]
     unseen = model.score(np.stack([masks[i] for i in masks if i.startswith("OS")]))["ssm_recon_score"]
     assert seen.max() < 0.05 < unseen.mean()
+
+
+def test_baselines_read_each_labelmap_once_across_folds_and_score_as_when_read_per_fold(tiny_cohort, monkeypatch):
+    """The report scores every fold's baselines; a subject is in several folds, so its aligned mask is read once
+    and shared: the same rows as reading each fold's files afresh."""
+    from scripts.data.datalist import load_split
+    from scripts.study import baselines
+
+    datalist = tiny_cohort / "datalist.json"
+    folds = [(load_split(datalist, f, "train"), load_split(datalist, f, "test")) for f in range(2)]
+    fresh = [score_fold(train, test) for train, test in folds]
+    reads = []
+    monkeypatch.setattr(
+        baselines, "aligned_mask", lambda path, label=1: reads.append(path) or aligned_mask(path, label)
+    )
+    shared: dict = {}
+    assert [score_fold(train, test, 1, shared) for train, test in folds] == fresh
+    assert sorted(reads) == sorted(set(reads)) == sorted(shared)
+    assert len(reads) < sum(len(train) + len(test) for train, test in folds)
 
 
 def test_a_subjects_own_label_never_changes_its_own_axis_score(tiny_cohort, study, tmp_path):

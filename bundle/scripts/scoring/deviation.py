@@ -81,18 +81,26 @@ def sample_field(field: np.ndarray, affine, points: np.ndarray) -> np.ndarray:
     return ndimage.map_coordinates(field, indices.T, order=1, mode="nearest")
 
 
-def vertex_deviation(
-    mask: np.ndarray, recon: np.ndarray, affine, step: int = 1, smooth_mm: float = 0.0
-) -> tuple[Surface, np.ndarray]:
-    """The input's surface and, per vertex, its signed distance (mm) to the reconstruction's surface; with
-    ``smooth_mm`` > 0 both surfaces are sub-voxel (see the module docstring)."""
+def distance_field(recon: np.ndarray, affine, smooth_mm: float = 0.0) -> np.ndarray:
+    """The reconstruction's signed distance field (mm) as ``vertex_deviation`` reads it: smoothed alike with
+    ``smooth_mm`` > 0, and as far as the grid allows everywhere when nothing is reconstructed."""
     spacing = voxel_spacing(affine)
-    surface = mask_surface(mask, affine, step, smooth_mm)
     field = signed_distance(recon, spacing)
     if not np.isfinite(field).all():  # nothing reconstructed: every vertex is as far as the grid allows
-        field = np.full(field.shape, float(np.linalg.norm(np.array(field.shape) * spacing)))
-    elif smooth_mm > 0:
-        field = ndimage.gaussian_filter(field, sigma=smooth_mm / spacing, mode="nearest")
+        return np.full(field.shape, float(np.linalg.norm(np.array(field.shape) * spacing)))
+    if smooth_mm > 0:
+        return ndimage.gaussian_filter(field, sigma=smooth_mm / spacing, mode="nearest")
+    return field
+
+
+def vertex_deviation(
+    mask: np.ndarray, recon: np.ndarray | None, affine, step: int = 1, smooth_mm: float = 0.0, field=None
+) -> tuple[Surface, np.ndarray]:
+    """The input's surface and, per vertex, its signed distance (mm) to the reconstruction's surface; with
+    ``smooth_mm`` > 0 both surfaces are sub-voxel (see the module docstring). ``field``: the reconstruction's
+    ``distance_field``, given instead of ``recon`` when several masks are compared with one reconstruction."""
+    surface = mask_surface(mask, affine, step, smooth_mm)
+    field = distance_field(recon, affine, smooth_mm) if field is None else field
     return surface, sample_field(field, affine, surface.vertices)
 
 

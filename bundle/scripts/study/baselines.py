@@ -72,10 +72,17 @@ class VoxelPCAShapeModel:
         return {"ssm_recon_score": error, "ssm_mahalanobis": mahalanobis}
 
 
-def score_fold(train_items: list[dict], test_items: list[dict], label: int = 1) -> list[dict]:
-    """Baseline scores of a fold's test subjects (one dict per subject, in order)."""
-    train = [aligned_mask(item["image"], label) for item in train_items]
-    test = [aligned_mask(item["image"], label) for item in test_items]
+def score_fold(
+    train_items: list[dict], test_items: list[dict], label: int = 1, aligned: dict | None = None
+) -> list[dict]:
+    """Baseline scores of a fold's test subjects (one dict per subject, in order). ``aligned``: the ``aligned_mask``
+    of every file already read, by path, shared between folds (each subject is in several) and filled here."""
+    aligned = {} if aligned is None else aligned
+    for item in train_items + test_items:
+        if item["image"] not in aligned:
+            aligned[item["image"]] = aligned_mask(item["image"], label)
+    train = [aligned[item["image"]] for item in train_items]
+    test = [aligned[item["image"]] for item in test_items]
     model = VoxelPCAShapeModel().fit(np.stack([m for m, _, _ in train]))
     ssm = model.score(np.stack([m for m, _, _ in test]))
     volumes = np.array([v for _, v, _ in train])

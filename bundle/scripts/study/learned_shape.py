@@ -16,7 +16,7 @@ import torch
 from ..checkpoints import load_checkpoint
 from ..engines.decoding import decode_coarse_to_fine
 from ..networks.ensemble import build_decoder, inside
-from ..scoring.deviation import Surface, vertex_deviation
+from ..scoring.deviation import Surface, distance_field, vertex_deviation
 from ..settings import ARCHITECTURE, ModelSettings
 from ..visualize import figures, meshes
 from ..visualize.views3d import View
@@ -84,13 +84,14 @@ def learned_shapes(model_path: Path, healthy: np.ndarray, abnormal: np.ndarray, 
     decoded = [decode(decoder, code, settings) for code in codes]
     volumes = [mask for mask, _ in decoded]
     healthy_mean, affine = decoded[MULTIPLES.index(0.0)]
+    healthy_field = distance_field(healthy_mean, affine)  # every step is compared with the same mean shape
     views, offset = [], 0.0
     for index, (mask, label) in enumerate(zip(volumes, labels, strict=True)):
         if not mask.any():
             continue
-        full, deviation = vertex_deviation(mask, healthy_mean, affine)  # against the mean healthy shape
+        full, deviation = vertex_deviation(mask, None, affine, field=healthy_field)
         meshes.write_vtk(out / f"learned_shape_{index}.vtk", full, {"deviation_from_healthy_mean_mm": deviation})
-        surface, deviation = vertex_deviation(mask, healthy_mean, affine, step=2)
+        surface, deviation = vertex_deviation(mask, None, affine, step=2, field=healthy_field)
         shifted = Surface(surface.vertices + [offset - surface.vertices[:, 0].min(), 0.0, 0.0], surface.faces)
         views.append((shifted, deviation, label))
         offset += float(np.ptp(surface.vertices[:, 0])) + 15.0

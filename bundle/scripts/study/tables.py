@@ -25,7 +25,7 @@ METRICS = ("dice", "hd95_mm", "asd_mm", "volume_error_pct")
 
 def load_scores(layout: StudyLayout, folds: list[int], dataset_dir: Path, label: int) -> pd.DataFrame:
     """All folds' test rows, with the fold's calibration and the baselines' scores of the same subjects."""
-    frames = []
+    frames, aligned = [], {}
     datalist = Path(cohort_datalist(dataset_dir))
     for fold in folds:
         document = json.loads(layout.scores(fold).read_text())
@@ -37,7 +37,7 @@ def load_scores(layout: StudyLayout, folds: list[int], dataset_dir: Path, label:
             decision_score=document.get("decision_score", "combined"),
         )
         baselines = pd.DataFrame(
-            score_fold(load_split(datalist, fold, "train"), load_split(datalist, fold, "test"), label)
+            score_fold(load_split(datalist, fold, "train"), load_split(datalist, fold, "test"), label, aligned)
         )
         frames.append(rows.merge(baselines, on="id").assign(cv_fold=fold))
     table = pd.concat(frames, ignore_index=True)
