@@ -51,3 +51,24 @@ def test_a_missing_or_broken_datalist_is_one_line_naming_the_file(tmp_path):
     )
     wrong_fold = run_bundle_cli("scripts", "study", "--dataset_dir", str(tmp_path), "--folds", "[3]")
     assert wrong_fold.returncode == 1 and "fold(s) [3] do not exist (folds 0..0)" in wrong_fold.stderr
+
+
+@pytest.mark.parametrize(
+    "choice, measured, expected",
+    [("auto", True, True), ("auto", False, False), ("false", True, False), ("true", False, True)],
+)
+def test_the_demo_runs_in_bfloat16_as_asked_or_where_it_pays(monkeypatch, tmp_path, capsys, choice, measured, expected):
+    """``demo --bf16 auto`` asks ``precision.bf16_pays``; true and false are taken as given; every fold gets it."""
+    from scripts import cli, precision
+    from scripts.study import runner
+    from scripts.synthetic import cohort
+
+    studies = []
+    monkeypatch.setattr(cli, "_setup", lambda: None)  # the process's logging and hooks stay pytest's
+    monkeypatch.setattr(precision, "bf16_pays", lambda device="cpu": measured)
+    monkeypatch.setattr(cohort, "ensure_demo_cohort", lambda folder: None)
+    monkeypatch.setattr(runner, "run_study", lambda *args, **kwargs: studies.append(kwargs) or tmp_path / "report.html")
+    assert cli.run(["demo", "--output_dir", str(tmp_path), "--bf16", choice]) == str(tmp_path / "report.html")
+    assert studies == [{"parallel": 1, "overrides": {"bf16": expected}}]
+    code, _, err = _main(capsys, "demo", "--bf16", "maybe")
+    assert code == 2 and "invalid choice: 'maybe'" in err

@@ -9,20 +9,16 @@ Every command prints its help with ``--help``, refuses an unknown option or a ba
 from __future__ import annotations
 
 import argparse
-import ast
 import logging
 import logging.config
 import sys
 from pathlib import Path
 
+from .arguments import CommandLineError, config_overrides, demo_bf16, fold_list, literal, positive
 from .layout import config_file, demo_dir, study_dir
 
 DEMO_DIR = Path(demo_dir())
 DEFAULT_STUDY_DIR = Path(study_dir())
-
-
-class CommandLineError(ValueError):
-    """A bad option or value on the command line."""
 
 
 def _setup() -> None:
@@ -30,51 +26,6 @@ def _setup() -> None:
 
     prepare_process()
     logging.config.fileConfig(config_file("logging.conf"), disable_existing_loggers=False)
-
-
-def _value(text: str):
-    """A command-line value as Python: numbers, lists, booleans, None; anything else stays text."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def _folds(text: str) -> list[int]:
-    value = _value(text)
-    folds = [value] if isinstance(value, int) else value
-    if not isinstance(folds, (list, tuple)) or not all(isinstance(f, int) and f >= 0 for f in folds) or not folds:
-        raise argparse.ArgumentTypeError(f"expected fold numbers such as 3 or [0,2], got {text!r}")
-    return [int(f) for f in folds]
-
-
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
-
-
-def _overrides(tokens: list[str]) -> dict:
-    """``--id value`` pairs left over by the parser, checked against the ids the configs declare."""
-    from .study.workflows import config_ids
-
-    if len(tokens) % 2 or not all(t.startswith("--") and len(t) > 2 for t in tokens[::2]):
-        raise CommandLineError(f"expected --<config id> <value> pairs, got {' '.join(tokens)}")
-    overrides = {key[2:]: _value(value) for key, value in zip(tokens[::2], tokens[1::2], strict=True)}
-    known = config_ids()
-    unknown = [key for key in overrides if key not in known]
-    if unknown:
-        raise CommandLineError(f"unknown option(s) {', '.join('--' + k for k in unknown)}: not an id of the configs")
-    return overrides
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,13 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     phantoms.add_argument("--output_dir", default=str(DEMO_DIR))
     for group, default in (("n_young", 24), ("n_older", 24), ("n_sarcopenic", 16)):
         phantoms.add_argument(f"--{group}", type=int, default=default)
-    phantoms.add_argument("--spacing", type=_value, default=(1.0, 1.0, 1.0), help="voxel size in mm, e.g. [0.5,0.5,2]")
+    phantoms.add_argument("--spacing", type=literal, default=(1.0, 1.0, 1.0), help="voxel size in mm, e.g. [0.5,0.5,2]")
     phantoms.add_argument("--image_format", default="nii.gz", help="nii.gz, nii, nrrd or mha")
     phantoms.add_argument("--seed", type=int, default=0)
     phantoms.add_argument("--strength", type=float, default=1.0, help="scale of the sarcopenic shape change")
     phantoms.add_argument("--margin_mm", type=float, default=8.0)
     phantoms.add_argument("--max_rotation_deg", type=float, default=4.0)
-    phantoms.add_argument("--multilabel", type=_value, default=False)
+    phantoms.add_argument("--multilabel", type=literal, default=False)
     phantoms.add_argument("--muscle_label", type=int, default=1)
     phantoms.add_argument("--axcodes", default="RAS")
     phantoms.add_argument("--num_folds", type=int, default=5)
@@ -107,9 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     study.add_argument("--dataset_dir", default=str(DEMO_DIR))
     study.add_argument("--output_dir", default=str(DEFAULT_STUDY_DIR))
-    study.add_argument("--folds", type=_folds, default=None, help="only these folds, e.g. [3] (one job per fold)")
-    study.add_argument("--parallel", type=_positive(int), default=1, help="folds run at once on this machine")
-    study.add_argument("--epochs", type=_positive(int), default=None)
+    study.add_argument("--folds", type=fold_list, default=None, help="only these folds, e.g. [3] (one job per fold)")
+    study.add_argument("--parallel", type=positive(int), default=1, help="folds run at once on this machine")
+    study.add_argument("--epochs", type=positive(int), default=None)
     study.add_argument("--tracking_uri", default=None, help="an MLflow server shared by every job, e.g. http://...")
     study.add_argument("--no_report", action="store_true", help="score the folds only (jobs of a larger study)")
 
@@ -126,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
         "validation subjects; any other folder: every labelmap in it).",
     )
     ensemble.add_argument(
-        "--members", type=_value, required=True, help="the members' model files, e.g. ['a.pt','b.pt']"
+        "--members", type=literal, required=True, help="the members' model files, e.g. ['a.pt','b.pt']"
     )
     ensemble.add_argument("--dataset_dir", required=True)
     ensemble.add_argument("--ckpt_dir", required=True, help="where the ensemble's model.pt is written")
@@ -134,7 +85,13 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the quick start's main job: the study on the demo cohort")
     demo.add_argument("--output_dir", default=str(DEFAULT_STUDY_DIR))
-    demo.add_argument("--parallel", type=_positive(int), default=1)
+    demo.add_argument("--parallel", type=positive(int), default=1)
+    demo.add_argument(
+        "--bf16",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="train and score under bfloat16 autocast; auto: where this CPU runs it faster (scripts.precision)",
+    )
     return parser
 
 
@@ -144,7 +101,7 @@ def run(argv: list[str]) -> str:
     args, extra = parser.parse_known_args(argv)
     if extra and args.command != "study":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    overrides = _overrides(extra) if args.command == "study" else {}
+    overrides = config_overrides(extra) if args.command == "study" else {}
     _setup()
     if args.command == "phantoms":
         from .synthetic.cohort import generate_cohort
@@ -188,7 +145,7 @@ def run(argv: list[str]) -> str:
     from .synthetic.cohort import ensure_demo_cohort
 
     ensure_demo_cohort(DEMO_DIR)
-    report = run_study(str(DEMO_DIR), args.output_dir, parallel=args.parallel)
+    report = run_study(str(DEMO_DIR), args.output_dir, parallel=args.parallel, overrides={"bf16": demo_bf16(args.bf16)})
     logging.getLogger(__name__).info("demo finished; open %s", report)
     return str(report)
 
