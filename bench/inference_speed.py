@@ -11,7 +11,9 @@ test cases of the demo cohort (fold 0), three times into fresh folders:
 - ``inline_writing``: the defaults with every subject's files written on the engine's thread (``writer_threads 0``,
   as before 0.6.0): the ratio to ``batched`` is what writing on a background thread gains;
 - ``prefetch``: the defaults with a batch of subjects prepared ahead on a background thread
-  (``prefetch_subjects`` = ``fit_batch_size``): its ratio to ``batched`` is what preparing ahead gains.
+  (``prefetch_subjects`` = ``fit_batch_size``): its ratio to ``batched`` is what preparing ahead gains;
+- ``bf16``: the defaults under bfloat16 autocast (``--bf16 true``): its ratio to ``batched``, its largest Dice
+  difference and how many decisions it changes (the shipped model was calibrated with float32 fits).
 
 Times are the evaluator's own (Ignite's "Engine run finished" line: loading, fitting, decoding, scoring and
 writing every subject) and the whole command's wall time (plus process start, imports and model loading).
@@ -57,6 +59,7 @@ def run_inference(files: list[str], output_dir: Path, **overrides) -> dict:
         "wall_s_per_subject": wall / len(files),
         "dice": {s["id"]: s["dice"] for s in subjects},
         "fit_iterations": {s["id"]: s.get("fit_iterations") for s in subjects},
+        "decision": {s["id"]: s.get("decision") for s in subjects},
     }
 
 
@@ -119,6 +122,7 @@ def main() -> None:
         "no_meshes": run_inference(files, work / "no_meshes", save_meshes="false", save_summary_page="false"),
         "inline_writing": run_inference(files, work / "inline_writing", writer_threads=0),
         "prefetch": run_inference(files, work / "prefetch", prefetch_subjects=batch),
+        "bf16": run_inference(files, work / "bf16", bf16="true"),
     }
     differences = {i: abs(runs["batched"]["dice"][i] - runs["long"]["dice"][i]) for i in runs["long"]["dice"]}
     figures = {
@@ -127,6 +131,13 @@ def main() -> None:
         "sequential_over_batched_engine_time": runs["sequential"]["engine_s"] / runs["batched"]["engine_s"],
         "inline_writing_over_batched_engine_time": runs["inline_writing"]["engine_s"] / runs["batched"]["engine_s"],
         "batched_over_prefetch_engine_time": runs["batched"]["engine_s"] / runs["prefetch"]["engine_s"],
+        "batched_over_bf16_engine_time": runs["batched"]["engine_s"] / runs["bf16"]["engine_s"],
+        "bf16_dice_abs_difference_max": max(
+            abs(runs["bf16"]["dice"][i] - runs["batched"]["dice"][i]) for i in differences
+        ),
+        "bf16_decisions_changed": sum(
+            runs["bf16"]["decision"][i] != runs["batched"]["decision"][i] for i in differences
+        ),
         **fit_only(files),
         "dice_default_mean": sum(runs["batched"]["dice"].values()) / len(files),
         "dice_long_mean": sum(runs["long"]["dice"].values()) / len(files),
