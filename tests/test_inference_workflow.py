@@ -119,13 +119,19 @@ def test_inference_on_a_folder_of_mixed_formats(mixed_folder, tiny_model, tmp_pa
 
 def test_writing_and_loading_on_background_threads_gives_what_inline_runs_do(mixed_folder, tiny_model, tmp_path):
     """Subjects prepared ahead (``--prefetch_subjects``) and their files written off the engine's thread
-    (``--writer_threads``): the same files with the same scores as a run doing both on the engine's thread."""
+    (``--writer_threads``): the same files with the same scores as a run doing both on the engine's thread. The
+    threaded run also tracks nothing (``--mlflow_tracking false``): no tracking store, every other file the same."""
     args = {**FIT, "dataset_dir": str(mixed_folder), "ckpt_path": str(tiny_model / "models" / "model.pt")}
     outputs = {}
     for threads in (0, 2):
         out = tmp_path / f"threads{threads}"
         given = cli_overrides(
-            args, output_dir=str(out), writer_threads=threads, prefetch_subjects=threads, save_summary_page="False"
+            args,
+            output_dir=str(out),
+            writer_threads=threads,
+            prefetch_subjects=threads,
+            save_summary_page="False",
+            mlflow_tracking=str(threads == 0),
         )
         result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *given)
         assert result.returncode == 0, result.stderr[-3000:]
@@ -133,6 +139,8 @@ def test_writing_and_loading_on_background_threads_gives_what_inline_runs_do(mix
         with open(out / "scores.csv") as stream:
             outputs[threads] = files, list(csv.DictReader(stream))
     (inline_files, inline_rows), (threaded_files, threaded_rows) = outputs[0], outputs[2]
+    assert (tmp_path / "threads0" / "mlruns.db").is_file() and not (tmp_path / "threads2" / "mlruns.db").exists()
+    assert not any("mlruns" in str(p) for p in (tmp_path / "threads2").rglob("*"))
     assert threaded_files == inline_files and any(p.suffix == ".png" for p in inline_files)
     assert [r["id"] for r in threaded_rows] == [r["id"] for r in inline_rows]
     for inline, threaded in zip(inline_rows, threaded_rows, strict=True):

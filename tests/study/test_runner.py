@@ -95,6 +95,25 @@ def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, study):
     assert "trained and scored" not in rebuilt.stdout + rebuilt.stderr
 
 
+def test_a_study_without_mlflow_tracking_writes_its_report_and_no_store(tiny_cohort, study, tmp_path):
+    """``--mlflow_tracking false`` reaches the study's own report run too: the report is written, no store is
+    created; a tracking server given with it is refused in one line before anything is written."""
+    from scripts.errors import InputError
+    from scripts.study.runner import build_study_report, run_study
+
+    first, _ = study
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy, ignore=shutil.ignore_patterns("mlruns*", "report"))
+    report = build_study_report(str(tiny_cohort), str(copy), settings={"mlflow_tracking": "false"})
+    assert report == copy / "report" / "report.html" and report.is_file()
+    assert not any("mlruns" in p.name for p in copy.iterdir())
+    with pytest.raises(InputError, match="contradicts --mlflow_tracking false"):
+        run_study(
+            str(tiny_cohort), str(tmp_path / "never"), overrides={"mlflow_tracking": False}, tracking_uri="http://x"
+        )
+    assert not (tmp_path / "never").exists()
+
+
 def test_voxel_pca_shape_model_scores_unseen_shapes_worse(tiny_cohort):
     datalist = load_datalist(tiny_cohort)
     masks = {s["id"]: aligned_mask(str(tiny_cohort / s["image"]))[0] for s in datalist["subjects"]}

@@ -19,6 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ..data.datalist import DatalistError, read_datalist
+from ..errors import InputError
 from ..layout import StudyLayout, cohort_datalist
 from .folds import write_labelled_datalist
 from .workflows import config_ids_of, run_workflow
@@ -105,16 +106,25 @@ def run_study(
     dataset = Path(dataset_dir).resolve()
     study = Path(output_dir).resolve()
     _, folds = _check_folds(Path(cohort_datalist(dataset)), folds)
+    settings = {**STUDY_OVERRIDES, **(overrides or {})}
+    tracked = _tracked(settings)
+    if tracking_uri and not tracked:
+        raise InputError(f"--tracking_uri {tracking_uri} contradicts --mlflow_tracking false: give one or the other")
     study.mkdir(parents=True, exist_ok=True)
     write_labelled_datalist(dataset, StudyLayout(study).labelled_datalist())
-    uri = study_tracking_uri(study, tracking_uri)
-    run_folds(str(dataset), str(study), folds, uri, {**STUDY_OVERRIDES, **(overrides or {})}, parallel)
+    uri = study_tracking_uri(study, tracking_uri) if tracked else ""
+    run_folds(str(dataset), str(study), folds, uri, settings, parallel)
     if not report:
         logger.info("folds %s scored in %s; assemble the report with: python -m scripts report", folds, study)
         return study
-    return build_study_report(
-        str(dataset), str(study), tracking_uri=uri, settings={**STUDY_OVERRIDES, **(overrides or {})}
-    )
+    return build_study_report(str(dataset), str(study), tracking_uri=uri, settings=settings)
+
+
+def _tracked(settings: dict) -> bool:
+    """Whether the study's runs are tracked in MLflow (``--mlflow_tracking``, on unless given false)."""
+    from ..switches import switch
+
+    return switch(settings.get("mlflow_tracking", True), "mlflow_tracking") is not False
 
 
 def build_study_report(
@@ -135,8 +145,11 @@ def build_study_report(
     missing = sorted(set(all_folds) - set(folds))
     if missing:
         logger.warning("the report covers folds %s only: folds %s are not scored yet", folds, missing)
-    uri = study_tracking_uri(study, tracking_uri)
     headline = build_report(layout, folds, datalist, dataset, layout.report_dir())
+    if not _tracked(settings or {}):
+        logger.info("study report: %s (not tracked: --mlflow_tracking false)", layout.report())
+        return layout.report()
+    uri = study_tracking_uri(study, tracking_uri)
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT) or client.get_experiment(
         client.create_experiment(EXPERIMENT, artifact_location=str(study / "mlruns"))

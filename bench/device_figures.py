@@ -1,0 +1,149 @@
+"""Issue 25's accelerator figures in one run: the script a session lent a GPU runs once (15 minutes of device in all).
+
+Every figure is measured with the bundle's own configs (``scripts.study.workflows``), MLflow off
+(``mlflow_tracking false``: the device has no MLflow), on ``--device``:
+
+- ``train``: the demo's training (fold 0, shipped defaults, ``--epochs`` epochs, validation only at the end), float32
+  and bfloat16: seconds of the trainer's run and of its final validation (the issue's target: 100 epochs in 4 s);
+- ``demo``: the shipped model on the 26 demo test subjects with every output, at the config's fit batch and at
+  ``--fit_batch_size``: seconds per subject of the evaluator;
+- ``many``: ``--subjects`` subjects drawn by the demo's generator, every output and scores only, at
+  ``--fit_batch_size`` with ``--writer_threads`` and ``--prefetch_subjects``: subjects per second of the evaluator (the
+  targets: 20 and 50 per second); and the largest Dice difference between the two fit batches of ``demo``.
+
+Try it on the CPU first (small): ``.venv/bin/python bench/device_figures.py --device cpu --epochs 2 --subjects 15``.
+On the device, from the repository root, the bundle's other packages travel as wheels (``.whl``, ignored): download
+them here once (see /work/.library/device/README.md for the pip options: Python 3.12, manylinux x86_64) for
+``monai==1.6.1 pytorch-ignite==0.5.5 nibabel==5.4.2 meshio==5.3.5 plotly==7.1.0``, then run with ``.whl`` carried::
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
+        .whl/*.whl && export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 && python3 bench/device_figures.py --output $OUT
+
+About 6 minutes on an H200 with 200 subjects (estimated from the issue's figures; not yet run there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import time
+from contextlib import chdir
+from pathlib import Path
+
+from common import RESULTS, demo_cohort, machine_facts, write_result
+from inference_stages import generated_cohort
+
+from scripts.layout import BUNDLE_ROOT, config_file, model_file, scores_document
+
+
+def timed_workflow(configs: list[str], workflow_type: str, engines: list[str], **overrides) -> dict[str, float]:
+    """Run a workflow of the bundle's ``configs`` as ``run_workflow`` does; return the run time (s) of each of its
+    ``engines`` (config ids) as Ignite recorded it, and the whole workflow's wall time (``wall``)."""
+    from monai.bundle import ConfigWorkflow
+
+    start = time.perf_counter()
+    with chdir(BUNDLE_ROOT):
+        workflow = ConfigWorkflow(
+            config_file=[config_file(c) for c in configs],
+            workflow_type=workflow_type,
+            bundle_root=str(BUNDLE_ROOT),
+            **overrides,
+        )
+        workflow.initialize()
+        try:
+            workflow.run()
+            seconds = {e: workflow.parser.get_parsed_content(e).state.times["COMPLETED"] for e in engines}
+        finally:
+            workflow.finalize()
+            del workflow
+            gc.collect()
+    return {**seconds, "wall": time.perf_counter() - start}
+
+
+def dice_of(folder: Path) -> dict[str, float]:
+    return {s["id"]: s["dice"] for s in json.loads(Path(scores_document(folder)).read_text())["subjects"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda:0")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--subjects", type=int, default=200)
+    parser.add_argument("--fit_batch_size", type=int, default=64)
+    parser.add_argument("--writer_threads", type=int, default=4)
+    parser.add_argument("--prefetch_subjects", type=int, default=64)
+    parser.add_argument("--work_dir", type=Path, default=RESULTS / "device_figures")
+    parser.add_argument("--output", type=Path, default=None, help="a folder for the JSON (the device's $OUT)")
+    args = parser.parse_args()
+    facts = machine_facts()
+    shutil.rmtree(args.work_dir, ignore_errors=True)
+    common = {"device": f"$torch.device('{args.device}')", "mlflow_tracking": False, "resume": False}
+    demo = demo_cohort()
+    figures: dict = {"device": args.device}
+
+    for precision in ("float32", "bfloat16"):
+        out = args.work_dir / f"train_{precision}"
+        seconds = timed_workflow(
+            ["train.json"],
+            "train",
+            ["train#trainer", "validate#evaluator"],
+            **common,
+            dataset_dir=str(demo),
+            epochs=args.epochs,
+            val_interval=args.epochs,
+            bf16=precision == "bfloat16",
+            ckpt_dir=str(out / "models"),
+            output_dir=str(out),
+        )
+        figures[f"train_{precision}_s"] = seconds["train#trainer"] - seconds["validate#evaluator"]
+        figures[f"train_{precision}_validation_s"] = seconds["validate#evaluator"]
+        print(f"{args.epochs} epochs in {precision}: {figures[f'train_{precision}_s']:.1f} s", flush=True)
+
+    shipped = {**common, "ckpt_path": model_file(BUNDLE_ROOT / "models")}
+    for name, batch in (("demo_config_batch", None), ("demo", args.fit_batch_size)):
+        out = args.work_dir / name
+        batching = {} if batch is None else {"fit_batch_size": batch}
+        seconds = timed_workflow(
+            ["inference.json"],
+            "infer",
+            ["evaluator"],
+            **shipped,
+            **batching,
+            dataset_dir=str(demo),
+            output_dir=str(out),
+        )
+        subjects = len(dice_of(out))
+        figures[f"{name}_s_per_subject"] = seconds["evaluator"] / subjects
+        print(f"{name}: {figures[f'{name}_s_per_subject']:.3f} s per subject ({subjects} subjects)", flush=True)
+
+    many = generated_cohort(args.work_dir, args.subjects)
+    pipeline = {
+        "fit_batch_size": args.fit_batch_size,
+        "writer_threads": args.writer_threads,
+        "prefetch_subjects": args.prefetch_subjects,
+    }
+    scores_only = {"save_overlays": False, "save_meshes": False, "save_summary_page": False}
+    for name, outputs in (("many_every_output", {}), ("many_scores_only", scores_only)):
+        out = args.work_dir / name
+        seconds = timed_workflow(
+            ["inference.json"],
+            "infer",
+            ["evaluator"],
+            **shipped,
+            **pipeline,
+            **outputs,
+            dataset_dir=str(many),
+            output_dir=str(out),
+        )
+        figures[f"{name}_subjects_per_s"] = len(dice_of(out)) / seconds["evaluator"]
+        print(f"{name}: {figures[f'{name}_subjects_per_s']:.2f} subjects per second", flush=True)
+    first, second = dice_of(args.work_dir / "demo_config_batch"), dice_of(args.work_dir / "demo")
+    figures["demo_dice_abs_difference_max_between_batches"] = max(abs(first[i] - second[i]) for i in first)
+    output = None if args.output is None else args.output / "device_figures.json"
+    write_result("device_figures", figures, facts, output)
+
+
+if __name__ == "__main__":
+    main()
