@@ -130,10 +130,8 @@ def _tracked(settings: dict) -> bool:
 def build_study_report(
     dataset_dir: str, output_dir: str, tracking_uri: str | None = None, settings: dict | None = None
 ) -> Path:
-    """The report of the folds scored so far, logged as the parent MLflow run of the folds' runs, without training."""
-    from mlflow.tracking import MlflowClient
-
-    from ..tracking import mlflow_params
+    """The report of the folds scored so far, logged as the parent MLflow run of the folds' runs (unless
+    ``settings`` turn ``mlflow_tracking`` off), without training."""
     from .report import build_report
 
     dataset, study = Path(dataset_dir).resolve(), Path(output_dir).resolve()
@@ -149,6 +147,10 @@ def build_study_report(
     if not _tracked(settings or {}):
         logger.info("study report: %s (not tracked: --mlflow_tracking false)", layout.report())
         return layout.report()
+    from mlflow.tracking import MlflowClient
+
+    from ..tracking import mlflow_params
+
     uri = study_tracking_uri(study, tracking_uri)
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(EXPERIMENT) or client.get_experiment(
