@@ -1,6 +1,6 @@
 """Issue 25's accelerator figures in one run: the script a session lent a GPU runs once (15 minutes of device in all).
 
-Every figure is measured with the bundle's own configs (``scripts.study.workflows``), MLflow off
+Every figure is measured with the bundle's own configs (``scripts.study.workflows.run_workflow``), MLflow off
 (``mlflow_tracking false``: the device has no MLflow), on ``--device``:
 
 - ``train``: the demo's training (fold 0, shipped defaults, ``--epochs`` epochs, validation only at the end), float32
@@ -32,41 +32,23 @@ fit one 10-minute command at today's speed: raise ``--subjects`` once the first 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import shutil
-import time
-from contextlib import chdir
 from pathlib import Path
 
 from common import RESULTS, demo_cohort, machine_facts, write_result
 from inference_stages import generated_cohort
 
-from scripts.layout import BUNDLE_ROOT, config_file, model_file, scores_document
+from scripts.layout import BUNDLE_ROOT, model_file, scores_document
+from scripts.study.workflows import run_workflow
 
 
-def timed_workflow(configs: list[str], workflow_type: str, engines: list[str], **overrides) -> dict[str, float]:
-    """Run a workflow of the bundle's ``configs`` as ``run_workflow`` does; return the run time (s) of each of its
-    ``engines`` (config ids) as Ignite recorded it, and the whole workflow's wall time (``wall``)."""
-    from monai.bundle import ConfigWorkflow
-
-    start = time.perf_counter()
-    with chdir(BUNDLE_ROOT):
-        workflow = ConfigWorkflow(
-            config_file=[config_file(c) for c in configs],
-            workflow_type=workflow_type,
-            bundle_root=str(BUNDLE_ROOT),
-            **overrides,
-        )
-        workflow.initialize()
-        try:
-            workflow.run()
-            seconds = {e: workflow.parser.get_parsed_content(e).state.times["COMPLETED"] for e in engines}
-        finally:
-            workflow.finalize()
-            del workflow
-            gc.collect()
-    return {**seconds, "wall": time.perf_counter() - start}
+def timed_inference(out: Path, dataset: Path, **overrides) -> tuple[float, int]:
+    """Seconds of the evaluator's run of ``inference.json`` on ``dataset`` into ``out``, and the subjects it scored."""
+    seconds = run_workflow(
+        ["inference.json"], "infer", ["evaluator"], **overrides, dataset_dir=str(dataset), output_dir=str(out)
+    )
+    return seconds["evaluator"], len(dice_of(out))
 
 
 def dice_of(folder: Path) -> dict[str, float]:
@@ -92,7 +74,7 @@ def main() -> None:
 
     for precision in ("float32", "bfloat16"):
         out = args.work_dir / f"train_{precision}"
-        seconds = timed_workflow(
+        seconds = run_workflow(
             ["train.json"],
             "train",
             ["train#trainer", "validate#evaluator"],
@@ -110,19 +92,9 @@ def main() -> None:
 
     shipped = {**common, "ckpt_path": model_file(BUNDLE_ROOT / "models")}
     for name, batch in (("demo_config_batch", None), ("demo", args.fit_batch_size)):
-        out = args.work_dir / name
         batching = {} if batch is None else {"fit_batch_size": batch}
-        seconds = timed_workflow(
-            ["inference.json"],
-            "infer",
-            ["evaluator"],
-            **shipped,
-            **batching,
-            dataset_dir=str(demo),
-            output_dir=str(out),
-        )
-        subjects = len(dice_of(out))
-        figures[f"{name}_s_per_subject"] = seconds["evaluator"] / subjects
+        seconds, subjects = timed_inference(args.work_dir / name, demo, **shipped, **batching)
+        figures[f"{name}_s_per_subject"] = seconds / subjects
         print(f"{name}: {figures[f'{name}_s_per_subject']:.3f} s per subject ({subjects} subjects)", flush=True)
 
     many = generated_cohort(args.work_dir, args.subjects)
@@ -133,18 +105,8 @@ def main() -> None:
     }
     scores_only = {"save_overlays": False, "save_meshes": False, "save_summary_page": False}
     for name, outputs in (("many_every_output", {}), ("many_scores_only", scores_only)):
-        out = args.work_dir / name
-        seconds = timed_workflow(
-            ["inference.json"],
-            "infer",
-            ["evaluator"],
-            **shipped,
-            **pipeline,
-            **outputs,
-            dataset_dir=str(many),
-            output_dir=str(out),
-        )
-        figures[f"{name}_subjects_per_s"] = len(dice_of(out)) / seconds["evaluator"]
+        seconds, subjects = timed_inference(args.work_dir / name, many, **shipped, **pipeline, **outputs)
+        figures[f"{name}_subjects_per_s"] = subjects / seconds
         print(f"{name}: {figures[f'{name}_subjects_per_s']:.2f} subjects per second", flush=True)
     first, second = dice_of(args.work_dir / "demo_config_batch"), dice_of(args.work_dir / "demo")
     figures["demo_dice_abs_difference_max_between_batches"] = max(abs(first[i] - second[i]) for i in first)

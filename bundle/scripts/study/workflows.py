@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from contextlib import chdir
 
 from ..layout import BUNDLE_ROOT, config_file
@@ -35,8 +36,13 @@ def parse_configs(configs: list[str], **overrides):
     return parser
 
 
-def run_workflow(configs: list[str], workflow_type: str, **overrides) -> None:
-    """One workflow of ``configs`` (merged in order) with ``overrides``, initialised, run and finalised."""
+def run_workflow(configs: list[str], workflow_type: str, timed: Sequence[str] = (), **overrides) -> dict[str, float]:
+    """One workflow of ``configs`` (merged in order) with ``overrides``, initialised, run and finalised.
+
+    Returns:
+        The run time in seconds of each engine named in ``timed`` (config ids such as ``evaluator``), as Ignite
+        recorded it (what a benchmark compares), or nothing when none is named.
+    """
     from monai.bundle import ConfigWorkflow
 
     files = [config_file(name) for name in configs]
@@ -47,6 +53,7 @@ def run_workflow(configs: list[str], workflow_type: str, **overrides) -> None:
         workflow.initialize()
         try:
             workflow.run()
+            return {engine: workflow.parser.get_parsed_content(engine).state.times["COMPLETED"] for engine in timed}
         finally:
             workflow.finalize()
             del workflow
