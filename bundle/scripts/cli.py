@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .arguments import CommandLineError, config_overrides, demo_bf16, fold_list, literal, positive
 from .layout import config_file, demo_dir, study_dir
+from .synthetic.options import add_phantoms_command
 
 DEMO_DIR = Path(demo_dir())
 DEFAULT_STUDY_DIR = Path(study_dir())
@@ -32,23 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scripts", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{phantoms,study,report,demo,ensemble}")
 
-    phantoms = commands.add_parser("phantoms", help="generate a synthetic cohort (labelmaps, datalist, truth)")
-    phantoms.add_argument("--output_dir", default=str(DEMO_DIR))
-    for group, default in (("n_young", 24), ("n_older", 24), ("n_sarcopenic", 16)):
-        phantoms.add_argument(f"--{group}", type=int, default=default)
-    phantoms.add_argument("--spacing", type=literal, default=(1.0, 1.0, 1.0), help="voxel size in mm, e.g. [0.5,0.5,2]")
-    phantoms.add_argument("--image_format", default="nii.gz", help="nii.gz, nii, nrrd or mha")
-    phantoms.add_argument("--seed", type=int, default=0)
-    phantoms.add_argument("--strength", type=float, default=1.0, help="scale of the sarcopenic shape change")
-    phantoms.add_argument("--margin_mm", type=float, default=8.0)
-    phantoms.add_argument("--max_rotation_deg", type=float, default=4.0)
-    phantoms.add_argument("--multilabel", type=literal, default=False)
-    phantoms.add_argument("--muscle_label", type=int, default=1)
-    phantoms.add_argument("--axcodes", default="RAS")
-    phantoms.add_argument("--num_folds", type=int, default=5)
-    phantoms.add_argument("--contour_jitter", type=float, default=0.0, help="slice-wise contour error, e.g. 0.04")
-    phantoms.add_argument("--fov_cut", type=float, default=0.0, help="largest fraction cut off at each end")
-    phantoms.add_argument("--slice_thickness_mm", type=float, default=0.0, help="thick slices along the long axis")
+    add_phantoms_command(commands, DEMO_DIR)
 
     study = commands.add_parser(
         "study",

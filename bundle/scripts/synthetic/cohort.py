@@ -4,7 +4,7 @@ Layout of ``output_dir``::
 
     images/<id>.<format>   one labelmap per subject
     datalist.json          {"subjects": [...], "folds": [{"train": ids, "val": ids, "test": ids}, ...], ...}
-    ground_truth.csv       group, fold, volume, mid-section extent and every generating parameter
+    ground_truth.csv       group, fold, volume, mid-section extent, every generating parameter, rater's offset
 
 Folds: healthy subjects (Y, OH) are spread over ``num_folds`` folds, stratified by group. In fold k the healthy
 subjects of fold k and *all* sarcopenic subjects are tested, the healthy subjects of fold k+1 validate (checkpoint
@@ -24,6 +24,7 @@ from ..data.files import write_csv, write_json, write_labelmap
 from ..layout import WRITE_SUFFIX, cohort_datalist
 from ..runtime import interactive
 from . import phantoms
+from .diseases import check_disease, check_strength
 from .labelmaps import make_labelmap, reorient
 from .realism import SegmentationRealism
 
@@ -76,14 +77,23 @@ def generate_cohort(
     fov_cut: float = 0.0,
     slice_thickness_mm: float = 0.0,
     progress: bool = True,
+    disease: str = "flattening",
+    healthy_model: str = "spindle",
+    rater_bias_mm: float = 0.0,
+    rater_smoothing_mm: float = 0.0,
 ) -> Path:
     """Generate the cohort and return the path of its datalist. Deterministic for a given ``seed``.
 
     A subject's shape depends only on ``seed``, its group and its index, so growing a group keeps earlier subjects,
-    and the segmentation artefacts (``contour_jitter``, ``fov_cut``, ``slice_thickness_mm``, see ``realism``) are
-    drawn from a stream of their own: the same seed gives the same muscles with and without them.
+    and the segmentation artefacts (``contour_jitter``, ``fov_cut``, ``slice_thickness_mm``, ``rater_bias_mm``,
+    ``rater_smoothing_mm``, see ``realism``) are drawn from a stream of their own: the same seed gives the same
+    muscles with and without them. ``healthy_model`` (``healthy``) draws every subject; ``disease`` (``diseases``)
+    then changes the OS subjects, so that a seed gives the same healthy subjects whatever the disease.
     """
-    realism = SegmentationRealism(contour_jitter, fov_cut, slice_thickness_mm)
+    realism = SegmentationRealism(contour_jitter, fov_cut, slice_thickness_mm, rater_bias_mm, rater_smoothing_mm)
+    check_disease(disease)
+    check_strength(strength)
+    phantoms.check_healthy_model(healthy_model)
     suffix = "." + image_format.lstrip(".")
     if WRITE_SUFFIX.get(suffix) != suffix:
         raise ValueError(f"image_format must be one of nii.gz, nii, nrrd, mha; got {image_format!r}")
@@ -101,10 +111,11 @@ def generate_cohort(
     jobs = [(g, i) for g in phantoms.GROUPS for i in range(counts[g])]
     for group, index in tqdm(jobs, desc="phantoms", disable=not (progress and interactive())):
         rng = np.random.default_rng([seed, phantoms.GROUPS.index(group), index])
-        shape = phantoms.sample_shape(group, rng, strength=strength, max_rotation_deg=max_rotation_deg)
+        shape = phantoms.sample_shape(group, rng, strength, max_rotation_deg, disease, healthy_model)
         artefacts = np.random.default_rng([seed, phantoms.GROUPS.index(group), index, 1])
+        offset = realism.rater_offset(artefacts)
         labelmap, muscle, affine = make_labelmap(
-            shape, spacing, margin_mm, multilabel, muscle_label, realism, artefacts
+            shape, spacing, margin_mm, multilabel, muscle_label, realism, artefacts, offset
         )
         width, thickness = phantoms.mid_section_extent(muscle, affine)
         subject_id = ids_by_group[group][index]
@@ -114,7 +125,7 @@ def generate_cohort(
         healthy = group in phantoms.HEALTHY_GROUPS
         fold = folds.get(subject_id)
         subjects.append({"id": subject_id, "image": image, "group": group, "healthy": healthy, "fold": fold})
-        params = {k: v for k, v in shape.to_dict().items() if k not in ("perturbation", "rotation_deg")}
+        params = {k: v for k, v in shape.to_dict().items() if k not in ("perturbation", "rotation_deg", "displacement")}
         rotation = dict(zip(("rotation_x_deg", "rotation_y_deg", "rotation_z_deg"), shape.rotation_deg, strict=True))
         truth.append(
             {
@@ -128,6 +139,7 @@ def generate_cohort(
                 "mid_aspect": thickness / width,
                 **params,
                 **rotation,
+                "rater_offset_mm": offset,
             }
         )
     datalist = {
@@ -138,6 +150,8 @@ def generate_cohort(
             "spacing": list(spacing),
             "format": suffix,
             "strength": strength,
+            "disease": disease,
+            "healthy_model": healthy_model,
             "margin_mm": margin_mm,
             "max_rotation_deg": max_rotation_deg,
             "multilabel": multilabel,

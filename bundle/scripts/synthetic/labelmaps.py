@@ -7,7 +7,7 @@ import numpy as np
 from nibabel import orientations
 
 from . import phantoms
-from .realism import SUBSLICES_PER_SLAB, SegmentationRealism, SliceJitter, fov_window, slab_offsets
+from .realism import SUBSLICES_PER_SLAB, SegmentationRealism, SliceJitter, fov_window, slab_offsets, smooth_outline
 
 
 def reorient(mask: np.ndarray, affine: np.ndarray, axcodes: str) -> tuple[np.ndarray, np.ndarray]:
@@ -27,17 +27,20 @@ def make_labelmap(
     muscle_label: int,
     realism: SegmentationRealism | None = None,
     rng: np.random.Generator | None = None,
+    offset_mm: float = 0.0,
 ):
     """Labelmap of one subject on an RAS grid: the muscle as ``muscle_label``, optionally two neighbours.
 
     With ``realism``, the muscle is segmented as a rater would (see ``realism``): thick slices replace the last
-    spacing by the slice thickness, and a cut field of view crops the grid along the long axis.
+    spacing by the slice thickness, and a cut field of view crops the grid along the long axis. ``offset_mm`` is
+    the rater's contour offset drawn for this subject (``SegmentationRealism.rater_offset``); the grid grows by it.
     """
     realism = realism or SegmentationRealism()
     rng = rng if rng is not None else np.random.default_rng(0)
     thickness = realism.slice_thickness_mm
     spacing = (float(spacing[0]), float(spacing[1]), thickness or float(spacing[2]))
     extension = phantoms.NEIGHBOUR_EXTENT_MM if multilabel else 0.0
+    margin_mm = margin_mm + max(offset_mm, 0.0)
     grid, affine = phantoms.world_grid(shape, spacing, margin_mm, posterior_extension_mm=extension)
     contour = None
     if realism.contour_jitter > 0:
@@ -49,11 +52,13 @@ def make_labelmap(
 
     if thickness > 0:  # partial volume of each thick slice: the muscle's share of the slab, thresholded at half
         share = sum(
-            phantoms.inside(shape, grid + [0.0, 0.0, dz], contour).astype(np.float32) for dz in slab_offsets(thickness)
+            phantoms.inside(shape, grid + [0.0, 0.0, dz], contour, offset_mm).astype(np.float32)
+            for dz in slab_offsets(thickness)
         )
         muscle = share / SUBSLICES_PER_SLAB >= 0.5
     else:
-        muscle = phantoms.inside(shape, grid, contour)
+        muscle = phantoms.inside(shape, grid, contour, offset_mm)
+    muscle = smooth_outline(muscle, spacing, realism.rater_smoothing_mm)
     labelmap = np.zeros(muscle.shape, dtype=np.uint8)
     if multilabel:
         deep, femur = phantoms.neighbour_structures(shape, grid)
