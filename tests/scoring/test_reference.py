@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from scipy.stats import t
 
 from scripts.scoring.metrics import reconstruction_metrics
 from scripts.scoring.reference import HealthyReference
@@ -86,9 +87,11 @@ def test_assessment_flags_only_scores_beyond_the_healthy_range(reference):
     assert out["normative_score"] > 10 and out["normative_score_abnormal"]
     assert out["recon_score_percentile"] == 100.0
     thresholds = reference.describe()["thresholds"]
+    predictive = t.ppf(0.95, 11) * np.sqrt(1 + 1 / 12)  # 12 healthy subjects: Student's t, not the normal 1.645
+    assert reference.describe()["z_threshold"] == pytest.approx(predictive)
     assert thresholds["recon_score"] == pytest.approx(
         reference.scores.healthy["recon_score"].mean().item()
-        + 1.6449 * reference.scores.healthy["recon_score"].std().item(),
+        + predictive * reference.scores.healthy["recon_score"].std().item(),
         rel=1e-3,
     )
 

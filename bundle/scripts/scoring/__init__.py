@@ -7,7 +7,7 @@ Code inside the bundle imports from the modules themselves; these names are for 
 """
 
 from .axis import AbnormalAxis, AxisError
-from .calibration import ScoreCalibration, normal_threshold
+from .calibration import ScoreCalibration, decision_threshold, normal_threshold
 from .norms import LatentNorm, RegionalNorm
 from .reference import HealthyReference
 
@@ -18,5 +18,6 @@ __all__ = [
     "LatentNorm",
     "RegionalNorm",
     "ScoreCalibration",
+    "decision_threshold",
     "normal_threshold",
 ]

@@ -94,14 +94,15 @@ class AbnormalAxis:
 
     def judge(self, code, level: float) -> dict[str, float | bool]:
         """``axis_score``, its percentile among the healthy subjects the axis was learned with, and ``abnormal``
-        above the healthy ``level`` quantile of a normal distribution (the score is in healthy standard deviations)."""
-        from .calibration import normal_threshold
+        above the predictive ``level`` quantile for a new subject (the score is in healthy standard deviations,
+        estimated from ``healthy_count`` subjects: ``calibration.decision_threshold``)."""
+        from .calibration import decision_threshold
 
         value = float(self.score(code)[0])
         return {
             "axis_score": value,
             "axis_score_percentile": float(100.0 * np.mean(self.healthy_scores.numpy() < value)),
-            "axis_score_abnormal": bool(value > normal_threshold(level)),
+            "axis_score_abnormal": bool(value > decision_threshold(level, self.healthy_count)),
         }
 
     def describe(self) -> dict:

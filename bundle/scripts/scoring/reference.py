@@ -24,7 +24,8 @@ import torch
 
 from ..settings import SettingsError
 from .axis import AbnormalAxis
-from .calibration import ScoreCalibration, normal_threshold
+from .calibration import ScoreCalibration, decision_threshold
+from .domain import KnownRange
 from .norms import LatentNorm, RegionalNorm
 
 SCORE_LABELS = {
@@ -61,9 +62,12 @@ class HealthyReference:
         level: the level of the decisions (a subject is abnormal above the healthy ``level`` quantile).
         voxel_mm: the model's voxel size, which floors the spreads of distances.
         fixed_level: a scoring run's chosen level wins over the one stored with the model.
+        ood_level: the level beyond which a subject's fit lies outside what the model knows (``domain.KnownRange``).
     """
 
-    def __init__(self, level: float = 0.95, voxel_mm: float = 1.0, fixed_level: bool = False) -> None:
+    def __init__(
+        self, level: float = 0.95, voxel_mm: float = 1.0, fixed_level: bool = False, ood_level: float = 0.999
+    ) -> None:
         if not 0.5 < level < 1.0:
             raise ValueError(f"the calibration level must lie in (0.5, 1), got {level}")
         self.level, self.fixed_level = float(level), fixed_level
@@ -72,6 +76,7 @@ class HealthyReference:
         self.flattening = RegionalNorm("profile", PROFILE_SCALE_FLOOR)
         self.scores = ScoreCalibration(voxel_mm)
         self.axis = AbnormalAxis()
+        self.domain = KnownRange(ood_level)
         self.members: tuple[str, ...] = COMBINED_MEMBERS
 
     @property
@@ -117,6 +122,7 @@ class HealthyReference:
     def calibrate(self, rows: list[dict]) -> None:
         """Store the healthy reference subjects' raw scores (each row holds every score but ``combined``)."""
         self.scores.store(rows, [n for n in SCORE_LABELS if n != "combined" and n not in LABELLED])
+        self.domain.store(rows)
         self.members = tuple(n for n in COMBINED_MEMBERS if n in self.scores.healthy)
         healthy = {n: v.numpy() for n, v in self.scores.healthy.items()}
         self.scores.healthy["combined"] = torch.as_tensor(self.scores.mean_z(self.members, healthy))
@@ -135,6 +141,7 @@ class HealthyReference:
                 out.update(self.scores.judge(name, values[name], self.level))
         if self.axis.ready:
             out.update(self.axis.judge(code, self.level))
+        out.update(self.domain.assess(values))
         out["reference_subjects"] = self.scores.count
         return out
 
@@ -148,14 +155,15 @@ class HealthyReference:
         return {
             "level": self.level,
             "reference_subjects": self.scores.count,
-            "z_threshold": normal_threshold(self.level),
+            "z_threshold": decision_threshold(self.level, self.scores.count),
             "thresholds": self.scores.thresholds(self.level),
             "abnormal_axis": self.axis.describe(),
+            "out_of_distribution": self.domain.describe() if self.domain.ready else None,
         }
 
     def state_dict(self) -> dict:
         state = {"level": self.level, "voxel_mm": self.scores.voxel_mm, "members": list(self.members)}
-        for part in (self.latent, self.deviation, self.flattening, self.axis):
+        for part in (self.latent, self.deviation, self.flattening, self.axis, self.domain):
             state.update(part.state_dict())
         return {**state, "healthy": dict(self.scores.healthy)}
 
@@ -166,7 +174,7 @@ class HealthyReference:
         self.level = self.level if self.fixed_level else float(state.get("level", self.level))
         self.scores.voxel_mm = float(state.get("voxel_mm", self.scores.voxel_mm))
         # scoring runs on the CPU: a checkpoint loaded with map_location="cuda" must not leave the reference there
-        for part in (self.latent, self.deviation, self.flattening, self.axis):
+        for part in (self.latent, self.deviation, self.flattening, self.axis, self.domain):
             part.load_state_dict(state)
         if self.latent.mean is not None:
             self.axis.check_latent_dim(self.latent.mean.numel())
