@@ -265,7 +265,7 @@ def test_inference_selects_the_label_of_a_multilabel_file(tmp_path, tiny_model):
         "monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides({**args, "resume": "maybe"})
     )
     last_line = wrong.stderr.strip().splitlines()[-1]
-    assert wrong.returncode == 1 and "--resume: expected true or false, got 'maybe'" in last_line
+    assert wrong.returncode == 1 and "--resume: expected true, false or strict, got 'maybe'" in last_line
 
 
 def test_shipped_model_on_the_demo_test_cases(demo_cohort, tmp_path):

@@ -13,7 +13,7 @@ def test_training_writes_a_complete_model(tiny_model, tiny_cohort):
     models = tiny_model / "models"
     assert {"model.pt", "model_final.pt", "checkpoint_epoch=4.pt"} <= {p.name for p in models.iterdir()}
     state = torch.load(models / "model.pt", weights_only=True)
-    assert set(state) == {"settings", "network_def", "latent_table", "reference"}
+    assert set(state) == {"settings", "network_def", "latent_table", "reference", "run"}  # run: what trained it
     settings = json.loads(state["settings"]["values"])
     assert settings["target_spacing"] == [2.5, 2.5, 2.5] and settings["fit_iterations"] == 10
     assert json.loads(state["settings"]["versions"])["monai"]
@@ -58,10 +58,14 @@ def test_training_resumes_from_its_last_checkpoint(tiny_cohort, tmp_path):
     assert json.loads(json.dumps(final["trainer"]["iteration"])) == final["trainer"]["epoch_length"] * 3
 
 
-def test_resuming_with_other_settings_is_refused_in_one_line(tiny_cohort, tmp_path):
+def test_resuming_with_other_settings_starts_afresh_or_is_refused_in_one_line(tiny_cohort, tmp_path):
     first = train_tiny(tiny_cohort, tmp_path, epochs="1", val_interval="1")
     assert first.returncode == 0, first.stderr[-3000:]
+    strict = train_tiny(tiny_cohort, tmp_path, epochs="2", val_interval="2", coordinate_scale="0.03", resume="strict")
+    assert strict.returncode == 1 and "Traceback" not in strict.stderr
+    line = [x for x in strict.stderr.splitlines() if x.startswith("error: ")][-1]
+    assert "made by another training run" in line and "coordinate_scale 0.02 -> 0.03" in line, line
     again = train_tiny(tiny_cohort, tmp_path, epochs="2", val_interval="2", coordinate_scale="0.03")
-    assert again.returncode == 1 and "Traceback" not in again.stderr
-    line = [x for x in again.stderr.splitlines() if x.startswith("error: ")][-1]
-    assert "coordinate_scale = 0.03 contradicts the checkpoint" in line and "coordinate_scale = 0.02" in line
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = again.stdout + again.stderr
+    assert "coordinate_scale 0.02 -> 0.03" in log and "starting afresh" in log and "Epoch[1] Complete" in log

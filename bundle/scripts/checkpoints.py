@@ -64,9 +64,11 @@ def latest_checkpoint(folder: str | Path) -> str | None:
     return None if best is None else best[1]
 
 
-def load_into(path: str | Path, objects: Mapping) -> None:
-    """Load the states of ``objects`` from a checkpoint (a model to recalibrate), each by its name, safely."""
+def load_into(path: str | Path, objects: Mapping, optional: tuple[str, ...] = ()) -> None:
+    """Load the states of ``objects`` from a checkpoint (a model to recalibrate), each by its name, safely; those in
+    ``optional`` (what models of earlier versions lack) are left as they are when the checkpoint has none."""
     state = load_checkpoint(path, map_location="cpu")
+    objects = {name: target for name, target in objects.items() if name in state or name not in optional}
     missing = [name for name in objects if name not in state]
     if missing:
         raise CheckpointError(f"{path}: not a model of this bundle (it lacks {', '.join(missing)})")

@@ -47,7 +47,8 @@ def safe_id(text: str, max_length: int = 100) -> str:
 
 BUNDLE_ROOT = Path(__file__).resolve().parents[1]  # the bundle's own folder, which holds scripts/
 CONFIGS_DIR = "configs"
-MODELS_DIR = "models"  # the shipped model, and where training writes by default
+MODELS_DIR = "models"  # the shipped model: written only by a command asked to write there (--ckpt_dir models)
+RUNS_DIR = "runs"  # where training writes by default: one folder per cohort and fold
 EVAL_DIR = "eval"  # where the bundle's own runs write by default: training and evaluation, inference/, study/
 INFERENCE_DIR = "inference"
 STUDY_DIR = "study"
@@ -75,6 +76,12 @@ def config_file(name: str, bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
 
 def models_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
     return str(Path(bundle_root) / MODELS_DIR)
+
+
+def training_dir(dataset_dir: str | os.PathLike, fold: int, bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
+    """Where a training run on ``dataset_dir``'s fold writes by default: ``runs/<cohort folder>-fold<k>``, never the
+    shipped model's folder."""
+    return str(Path(bundle_root) / RUNS_DIR / f"{safe_id(Path(dataset_dir).resolve().name)}-fold{int(fold)}")
 
 
 def eval_dir(bundle_root: str | os.PathLike = BUNDLE_ROOT) -> str:
@@ -129,6 +136,11 @@ def summary_page(scores_dir: str | os.PathLike) -> str:
     return str(Path(scores_dir) / SUMMARY_PAGE)
 
 
+def run_tables(scores_dir: str | os.PathLike) -> list[str]:
+    """What a scoring run merges from its subjects' files: the tables and the summary page."""
+    return [scores_table(scores_dir), scores_document(scores_dir), summary_page(scores_dir)]
+
+
 def figures_dir(scores_dir: str | os.PathLike) -> str:
     return str(Path(scores_dir) / FIGURES)
 
@@ -181,8 +193,8 @@ class StudyLayout:
 
 
 class SubjectFiles:
-    """A subject's output files in ``output_dir``; ``complete(item)`` tells whether an earlier run wrote them all
-    (the scores file is written last, so its presence marks the subject complete).
+    """A subject's output files in ``output_dir``; ``required(item)`` lists those a run writes for it, the scores
+    file first (it is written last, so its presence marks the subject complete).
 
     Args:
         output_dir: the run's scores folder, where every subject's files go.
@@ -210,6 +222,12 @@ class SubjectFiles:
     def overlay(self, subject_id: str) -> Path:
         return Path(figures_dir(self.output_dir)) / f"{safe_id(subject_id)}_overlay.png"
 
+    def required(self, item: dict, meshes: bool = False, overlays: bool = False) -> list[Path]:
+        """The files a run writes for ``item``: scores first, labelmaps, and its meshes and overlay when asked."""
+        subject = item["id"]
+        files = [self.scores(subject)] + [self.labelmap(subject, k, item["image"]) for k in SUBJECT_LABELMAPS]
+        files += [self.mesh(subject), self.mesh(subject, ext=".ply")] if meshes else []
+        return files + ([self.overlay(subject)] if overlays else [])
+
     def complete(self, item: dict) -> bool:
-        files = [self.scores(item["id"])] + [self.labelmap(item["id"], k, item["image"]) for k in SUBJECT_LABELMAPS]
-        return all(f.is_file() for f in files)
+        return all(f.is_file() for f in self.required(item))

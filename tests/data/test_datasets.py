@@ -1,5 +1,6 @@
-"""The scoring dataset: subjects done earlier are listed and not prepared again, unusable files are skipped with
-their reason when asked, ranks share the subjects out, and preparing ahead changes none of it."""
+"""The scoring dataset: subjects an earlier run scored as this one would are listed and not prepared again,
+unusable files are skipped with their reason when asked, ranks share the subjects out, and preparing ahead changes
+none of it."""
 
 from __future__ import annotations
 
@@ -18,11 +19,28 @@ def _prepare(item: dict) -> dict:
 ITEMS = [{"id": name, "image": f"{name}.nii.gz"} for name in ("a", "done", "broken", "b", "c")]
 
 
+class _Outputs:
+    """What ``records.ReusedOutputs`` offers the dataset: stamp every item, then plan once for the whole shard."""
+
+    def __init__(self) -> None:
+        self.planned: list[list[str]] = []
+
+    def stamp(self, item: dict) -> dict:
+        return dict(item, input_sha256=f"digest of {item['image']}")
+
+    def plan(self, items: list[dict]) -> set[str]:
+        self.planned.append([i["id"] for i in items])
+        assert all(i["input_sha256"] == f"digest of {i['image']}" for i in items)
+        return {"done"}
+
+
 @pytest.mark.parametrize("prefetch", [0, 2])
 def test_done_and_unusable_subjects_are_listed_and_the_rest_prepared_in_order(prefetch):
-    dataset = SubjectDataset(ITEMS, _prepare, skip_invalid=True, done=lambda i: i["id"] == "done", prefetch=prefetch)
-    assert [d["id"] for d in dataset] == ["a", "b", "c"]
-    assert [i["id"] for i in dataset.reused] == ["done"]
+    outputs = _Outputs()
+    dataset = SubjectDataset(ITEMS, _prepare, skip_invalid=True, outputs=outputs, prefetch=prefetch)
+    prepared = list(dataset)
+    assert [d["id"] for d in prepared] == ["a", "b", "c"] and all(d["input_sha256"] for d in prepared)
+    assert [i["id"] for i in dataset.reused] == ["done"] and outputs.planned == [[i["id"] for i in ITEMS]]
     assert dataset.skipped == [{"id": "broken", "image": "broken.nii.gz", "reason": "broken.nii.gz: not a labelmap"}]
 
 

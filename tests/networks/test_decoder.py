@@ -65,6 +65,9 @@ def test_latent_table_initialisation_and_case_ids():
     assert other.case_ids == table.case_ids and torch.equal(other.codes.weight, table.codes.weight)
     with pytest.raises(ValueError, match="case ids"):
         LatentTable(3, case_ids=["a"])
+    resumed = LatentTable(200, latent_dim=128, case_ids=[f"t{i}" for i in range(200)])  # training other subjects
+    with pytest.raises(ValueError, match=r"codes are for other subjects \(s0 != t0\)"):
+        resumed.load_state_dict(table.state_dict())
 
 
 def test_latent_table_resizes_only_when_asked():

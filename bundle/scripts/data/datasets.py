@@ -1,4 +1,5 @@
-"""A dataset for scoring many labelmaps: skips subjects already done, and optionally files that cannot be used.
+"""A dataset for scoring many labelmaps: skips subjects an earlier run scored as this one would, and optionally files
+that cannot be used.
 
 Nothing is cached across subjects: one labelmap is read, prepared and handed on at a time, so memory does not grow
 with the number of inputs. Under ``torchrun`` each rank takes every ``world_size``-th subject (``rank`` first).
@@ -21,17 +22,18 @@ logger = logging.getLogger(__name__)
 class SubjectDataset(IterableDataset):
     """Applies ``transform`` to each item in turn and yields the results.
 
-    Items for which ``done(item)`` holds (their outputs are complete from an earlier, interrupted run) are listed in
-    ``reused`` and not processed again. With ``skip_invalid``, an item whose file is unusable (an ``InputError``)
-    is listed in ``skipped`` with its reason and the run goes on; otherwise the error ends the run. Iterate in the
-    main process (``num_workers=0``) so that these lists are the ones the writers read. ``data`` stays the whole
-    list (its order is the order of the scores table); ``shard`` is this rank's part of it.
+    Each item is first stamped with what makes it this run's (``outputs.stamp``: its input's digest); the items
+    whose outputs an earlier run made exactly as this one would (``outputs.plan``, see ``records.ReusedOutputs``) are
+    listed in ``reused`` and not processed again. With ``skip_invalid``, an item whose file is unusable (an
+    ``InputError``) is listed in ``skipped`` with its reason and the run goes on; otherwise the error ends the run.
+    Iterate in the main process (``num_workers=0``) so that these lists are the ones the writers read. ``data`` stays
+    the whole list (its order is the order of the scores table); ``shard`` is this rank's part of it.
 
     Args:
         data: the items to process (dicts such as ``{"id", "image"}``), in the order of the scores table.
         transform: the preprocessing applied to each item.
         skip_invalid: list an item failing with an ``InputError`` in ``skipped`` instead of ending the run.
-        done: tells whether an item's outputs are complete (e.g. ``SubjectFiles.complete``); None: none is.
+        outputs: the outputs already in the run's folder (``records.ReusedOutputs``); None reuses nothing.
         rank, world_size: this process's rank and the number of processes; the rank takes every ``world_size``-th item.
         prefetch: items prepared ahead on a background thread (``prefetch.prefetched``); 0 prepares each when asked.
 
@@ -44,14 +46,14 @@ class SubjectDataset(IterableDataset):
         data: Sequence[dict],
         transform: Callable,
         skip_invalid: bool = False,
-        done: Callable[[dict], bool] | None = None,
+        outputs=None,
         rank: int = 0,
         world_size: int = 1,
         prefetch: int = 0,
     ) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} does not exist in a world of {world_size} process(es)")
-        self.data, self.transform, self.skip_invalid, self.done = list(data), transform, skip_invalid, done
+        self.data, self.transform, self.skip_invalid, self.outputs = list(data), transform, skip_invalid, outputs
         self.rank, self.world_size, self.prefetch = rank, world_size, prefetch
         self.reused: list[dict] = []
         self.skipped: list[dict] = []
@@ -68,8 +70,10 @@ class SubjectDataset(IterableDataset):
             logger.info("%d subject(s) already complete, not processed again", len(self.reused))
 
     def _prepared(self):
-        for item in self.shard:
-            if self.done is not None and self.done(item):
+        shard = [self.outputs.stamp(item) for item in self.shard] if self.outputs is not None else self.shard
+        reusable = self.outputs.plan(shard) if self.outputs is not None else set()
+        for item in shard:
+            if item["id"] in reusable:
                 self.reused.append(item)
                 continue
             try:

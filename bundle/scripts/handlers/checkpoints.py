@@ -21,6 +21,7 @@ from ..checkpoints import MISFITTING, CheckpointError, latest_checkpoint, load_c
 from ..data.files import atomic_path, remove_stale_temporaries
 from ..errors import InputError, reraise
 from ..layout import FINAL_CHECKPOINT, MODEL_FILE, PERIODIC_CHECKPOINT, PERIODIC_CHECKPOINT_GLOB
+from ..records import ResumeError, TrainingRecord, resume_mode
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +31,14 @@ class AtomicDiskSaver(BaseSaveHandler):
 
     Ignite asks to remove the checkpoint being replaced *before* it saves the next one; a run killed during that save
     would be left with no checkpoint and start again from the first epoch. Removals therefore wait until the next save
-    is complete.
+    is complete. ``foreign`` files (another run's, with their modification times) go at the same moment, unless this
+    run has written them meanwhile (its best model, saved under the same name).
     """
 
     def __init__(self, dirname: str | Path, filename: str | None = None) -> None:
         self.dirname, self.filename = Path(dirname), filename
         self.replaced: list[Path] = []
+        self.foreign: dict[Path, int] = {}
 
     def __call__(self, checkpoint: Mapping, filename: str, metadata: Mapping | None = None) -> None:
         path = self.dirname / (self.filename or filename)
@@ -44,7 +47,11 @@ class AtomicDiskSaver(BaseSaveHandler):
         for old in self.replaced:
             if old != path:
                 old.unlink(missing_ok=True)
+        for old, written in self.foreign.items():
+            if old != path and old.exists() and old.stat().st_mtime_ns == written:
+                old.unlink()
         self.replaced.clear()
+        self.foreign.clear()
 
     def remove(self, filename: str) -> None:
         if self.filename is None:  # a fixed name is replaced by the next save, never removed
@@ -86,24 +93,29 @@ class SafeCheckpointLoader(CheckpointLoader):
 
 
 class ResumableCheckpoint:
-    """Training checkpoints of ``objects`` plus the trainer's state, and resuming from the latest one.
+    """Training checkpoints of ``objects`` plus the trainer's state, and resuming from the latest one of the same run.
 
     Every ``save_interval`` epochs ``checkpoint_epoch=<n>.pt`` replaces the previous one; ``model_final.pt`` is
     written when training completes or stops on an error. The trainer is added when attaching, since a config
     cannot reference the trainer from inside the trainer's own handler list. A run resumed from a finished
-    checkpoint has nothing left to do and ends at once.
+    checkpoint has nothing left to do and ends at once. ``record`` (``records.TrainingRecord``: subjects, fold,
+    settings) is saved as ``run``; the latest checkpoint is resumed only when it records the same run. Otherwise
+    ``resume`` true starts afresh (the other run's checkpoints and model are replaced once this run saves its first
+    checkpoint), strict refuses in one line naming what differs; false never resumes.
 
     Args:
         save_dir: folder of the checkpoints, searched when resuming and written when saving.
         objects: name -> stateful object to save and restore (the trainer joins them as ``trainer``).
         save_interval: epochs between periodic checkpoints.
-        resume: resume from the latest checkpoint in ``save_dir``, when there is one.
+        resume: true, false or strict (``records.RESUME_MODES``; booleans too).
         save: write checkpoints at all (the configs turn it off on ranks other than 0, which only resume).
         map_location: device the resumed states are loaded onto (``torch.load``'s ``map_location``).
+        record: what this run is (``records.TrainingRecord``); None resumes any checkpoint that fits ``objects``.
 
     Raises:
         CheckpointError: on ``attach``, a checkpoint in ``save_dir`` is unreadable or not a training checkpoint;
             when the run starts, the latest one does not fit ``objects`` (see ``SafeCheckpointLoader``).
+        ResumeError: on ``attach`` with ``resume`` strict, the latest checkpoint records another run.
     """
 
     def __init__(
@@ -111,16 +123,34 @@ class ResumableCheckpoint:
         save_dir: str,
         objects: dict,
         save_interval: int = 1,
-        resume: bool = True,
+        resume="true",
         save: bool = True,
         map_location=None,
+        record: TrainingRecord | None = None,
     ) -> None:
         self.save_dir, self.objects, self.save_interval = Path(save_dir), objects, save_interval
-        self.resume, self.save, self.map_location = resume, save, map_location
+        self.resume, self.save, self.map_location, self.record = resume_mode(resume), save, map_location, record
+
+    def _resumable(self) -> tuple[str | None, list[Path]]:
+        """The checkpoint to resume from, and the files of another run that this run's first save replaces."""
+        path = latest_checkpoint(self.save_dir) if self.resume != "false" and self.save_dir.is_dir() else None
+        if path is None or self.record is None:
+            return path, []
+        found = self.record.differences(load_checkpoint(path, map_location="cpu").get("run"))
+        if not found:
+            return path, []
+        if self.resume == "strict":
+            raise ResumeError(
+                f"{path}: made by another training run ({'; '.join(found[:3])}); pass --resume true to start afresh "
+                "there, or another --ckpt_dir"
+            )
+        logger.warning("%s records another training run (%s): starting afresh", path, "; ".join(found[:3]))
+        others = sorted(self.save_dir.glob(PERIODIC_CHECKPOINT_GLOB)) + [self.save_dir / FINAL_CHECKPOINT]
+        return None, others + [self.save_dir / MODEL_FILE]
 
     def attach(self, engine: Engine) -> None:
-        to_save = {**self.objects, "trainer": engine}
-        path = latest_checkpoint(self.save_dir) if self.resume and self.save_dir.is_dir() else None
+        to_save = {**self.objects, "trainer": engine} | ({"run": self.record} if self.record is not None else {})
+        path, replaced = self._resumable()
         if path is not None:
             logger.info("resuming training from %s", path)
             loader = SafeCheckpointLoader(
@@ -134,6 +164,7 @@ class ResumableCheckpoint:
         saver = AtomicDiskSaver(self.save_dir)
         if path is not None:  # the checkpoints of the run resumed from go once this run has saved its first
             saver.replaced.extend(sorted(self.save_dir.glob(PERIODIC_CHECKPOINT_GLOB)))
+        saver.foreign.update({p: p.stat().st_mtime_ns for p in replaced if p.exists()})  # another run's files
         periodic = Checkpoint(
             to_save,
             saver,

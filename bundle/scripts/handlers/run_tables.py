@@ -18,6 +18,7 @@ import torch
 from ..data.datasets import SubjectDataset
 from ..data.files import write_csv, write_json_with_list
 from ..layout import SubjectFiles, figures_dir, safe_id, scores_document, scores_table
+from ..records import RunRecord
 from ..scoring.reference import HealthyReference
 from ..settings import ModelSettings
 
@@ -40,9 +41,10 @@ class RunTables:
         group_report: bool = False,
         dataset: SubjectDataset | None = None,
         output_ext: str = ".nii.gz",
+        record: RunRecord | None = None,
     ) -> None:
         self.output_dir, self.files = Path(output_dir), SubjectFiles(output_dir, output_ext)
-        self.reference, self.settings, self.dataset = reference, settings, dataset
+        self.reference, self.settings, self.dataset, self.record = reference, settings, dataset, record
         self.decision_score, self.summary_page, self.group_report = decision_score, summary_page, group_report
         self.rows_in_memory: dict | None = None
 
@@ -65,7 +67,9 @@ class RunTables:
         for item in self.dataset.data:
             path = self.files.scores(item["id"])
             if item["id"] not in skipped and path.is_file():
-                yield json.loads(path.read_text())
+                row = json.loads(path.read_text())
+                row.pop("made_by", None)  # the run's record, once in scores.json (every row matches it)
+                yield row
 
     def write(self, rows_in_memory: dict | None = None) -> dict:
         """Merge and write (rank 0); ``rows_in_memory`` when there is no dataset to read the rows back from.
@@ -81,15 +85,17 @@ class RunTables:
             logger.warning("not scored: %s", entry["reason"])
         gone = {entry["id"] for entry in skipped}
         rows = functools.partial(self._all_rows, gone)
-        count, dice_sum, abnormal, columns = 0, 0.0, 0, {}
+        count, dice_sum, abnormal, unknown, columns = 0, 0.0, 0, 0, {}
         for row in rows():  # one pass for the summary and the table's columns (each row may add scores)
             count, dice_sum, abnormal = count + 1, dice_sum + row["dice"], abnormal + (row["decision"] == "abnormal")
+            unknown += bool(row.get("out_of_distribution"))
             columns.update(dict.fromkeys(row))
         if not count:
             logger.warning("no subject was scored; nothing written")
             return {}
         write_csv(rows(), scores_table(self.output_dir), columns=list(columns))
         summary = {"subjects": count, "skipped": len(skipped), "mean_dice": dice_sum / count, "abnormal": abnormal}
+        summary["out_of_distribution"] = unknown
         report = {}
         if self.group_report:
             cohort = list(rows())
@@ -103,6 +109,7 @@ class RunTables:
         settings = dict(self.settings.values) if self.settings is not None else {}
         uncalibrated = settings.pop("uncalibrated", {})
         document = {
+            "made_by": self.record.run if self.record is not None else None,
             "decision_score": self.decision_score,
             "calibration": self.reference.describe() if ready else None,
             "calibration_holds": ready and not uncalibrated,

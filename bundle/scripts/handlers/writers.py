@@ -12,6 +12,7 @@ from ignite.engine import Engine, Events
 from ..data.datasets import SubjectDataset
 from ..data.files import atomic_path, remove_stale_temporaries, write_json
 from ..layout import SubjectFiles, figures_dir, safe_id
+from ..records import RunRecord
 from ..scoring.reference import HealthyReference
 from ..settings import ModelSettings
 from ..visualize import figures, meshes
@@ -42,6 +43,8 @@ class ScoresWriter:
         output_ext: extension of the subject's labelmaps (``layout.SubjectFiles``).
         scores_key: where each item holds its raw scores row.
         writer_threads: threads writing the subjects' files while the engine goes on (0: on the engine's thread).
+        record: what the run is made of (``records.RunRecord``), written into every subject's scores (``made_by``)
+            and scores.json, so that a later run into the same folder knows what it may reuse.
 
     Raises:
         SettingsError: when the run starts, ``decision_score`` is not a score the reference is calibrated for.
@@ -61,15 +64,16 @@ class ScoresWriter:
         output_ext: str = ".nii.gz",
         scores_key: str = "scores",
         writer_threads: int = 1,
+        record: RunRecord | None = None,
     ) -> None:
         self.files = SubjectFiles(output_dir, output_ext)
         self.output_dir = Path(output_dir)
         self.reference, self.dataset, self.decision_score = reference, dataset, decision_score
-        self.overlays, self.meshes, self.scores_key = overlays, meshes, scores_key
+        self.overlays, self.meshes, self.scores_key, self.record = overlays, meshes, scores_key, record
         self.rows: dict[str, dict] = {}
         self.queue = WritingQueue(writer_threads)
         self.tables = RunTables(
-            output_dir, reference, settings, decision_score, summary_page, group_report, dataset, output_ext
+            output_dir, reference, settings, decision_score, summary_page, group_report, dataset, output_ext, record
         )
 
     def attach(self, engine: Engine) -> None:
@@ -123,7 +127,8 @@ class ScoresWriter:
         if self.meshes and "deviation" in item:
             norm = self.reference.deviation if self.reference is not None else None
             meshes.write_subject_meshes(self.files, subject, item["deviation"], item["recon"], norm)
-        write_json(row, self.files.scores(subject))
+        made_by = {"made_by": self.record.subject(row)} if self.record is not None else {}
+        write_json({**row, **made_by}, self.files.scores(subject))
         logger.info("%s: Dice %.4f, HD95 %.2f mm, %s", subject, row["dice"], row["hd95_mm"], row["decision"])
 
     def completed(self, engine: Engine) -> None:

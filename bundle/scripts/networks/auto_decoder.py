@@ -45,6 +45,7 @@ class LatentTable(nn.Module):
         self.codes = nn.Embedding(num_subjects, latent_dim * members)
         nn.init.normal_(self.codes.weight, 0.0, 1.0 / math.sqrt(latent_dim))
         self.case_ids = [str(c) for c in case_ids] if case_ids is not None else [str(i) for i in range(num_subjects)]
+        self.named = case_ids is not None  # rows of named subjects: a checkpoint for others is refused
         if len(self.case_ids) != num_subjects:
             raise ValueError(f"{len(self.case_ids)} case ids for {num_subjects} codes")
 
@@ -67,7 +68,12 @@ class LatentTable(nn.Module):
         return {"case_ids": list(self.case_ids)}
 
     def set_extra_state(self, state: dict) -> None:
-        self.case_ids = [str(c) for c in state["case_ids"]]
+        case_ids = [str(c) for c in state["case_ids"]]
+        same_size = len(case_ids) == len(self.case_ids)  # otherwise the weights' size mismatch says it
+        if self.named and not self.resize_on_load and same_size and case_ids != self.case_ids:
+            first = next(f"{a} != {b}" for a, b in zip(case_ids, self.case_ids, strict=True) if a != b)
+            raise ValueError(f"the checkpoint's codes are for other subjects ({first})")
+        self.case_ids = case_ids
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         weight = state_dict.get(prefix + "codes.weight")

@@ -160,7 +160,7 @@ class ScoreSubjectd(MapTransform):
         d = dict(data)
         mask_key, recon_key = self.keys
         row: dict = {"id": str(d.get(self.id_key, "")), "image": str(d[mask_key].meta.get("filename_or_obj", ""))}
-        for extra in ("group", "healthy", "fold", "role"):
+        for extra in ("group", "healthy", "fold", "role", "input_sha256", "observed_slices_sha256"):
             if extra in d:
                 row[extra] = d[extra]
         for extra in ("islands", "island_volume_ml"):

@@ -21,7 +21,7 @@ from ..layout import SubjectFiles, summary_page
 from ..scoring.deviation import mask_surface, vertex_deviation
 from .views3d import DISPLAY_STEP, ENVELOPE_STEP, View, views_html
 
-COLUMNS = ("id", "group", "decision", "dice", "extra_fraction", "latent_distance", "combined", "combined_z")
+COLUMNS = ("id", "group", "decision", "out_of_distribution", "dice", "latent_distance", "combined", "combined_z")
 
 
 def subject_view(files: SubjectFiles, row: dict, decision_score: str) -> View | None:
@@ -46,6 +46,8 @@ def subject_view(files: SubjectFiles, row: dict, decision_score: str) -> View | 
     z = row.get(f"{decision_score}_z")
     caption = f"Dice {row['dice']:.3f}" + (f", {decision_score} z {z:.2f}" if isinstance(z, (int, float)) else "")
     title = f"{row['id']}: {row.get('decision', 'n/a')}"
+    if row.get("out_of_distribution"):
+        title += " (outside what the model knows: " + str(row.get("ood_reasons", "")) + ")"
     return View(html.escape(title), meshes, html.escape(caption))
 
 
@@ -94,6 +96,14 @@ def write_summary_page(
             else "."
         )
     )
+    unknown = document["summary"].get("out_of_distribution", 0)
+    if unknown:
+        notes.insert(
+            0,
+            f"{unknown} subject(s) lie outside what the model knows (size, fit or latent distance beyond its healthy "
+            "calibration subjects, column out_of_distribution, reasons in ood_reasons): their decisions rest on "
+            "extrapolation.",
+        )
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     style = (
         "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
