@@ -59,8 +59,11 @@ def dice_figure(rows: Sequence[Mapping], path: str | Path, title: str = "reconst
 
 
 def codes_lda(codes: np.ndarray, groups: Sequence[str], colours: Mapping[str, str], path, title: str, **kwargs):
-    """Shrinkage LDA of the codes by group, its figure, and the Fisher score with its permutation p-value."""
+    """Shrinkage LDA of the codes by group, its figure, and the Fisher score with its permutation p-value; codes LDA
+    cannot separate (``statistics.lda_not_computable``) get no figure, and their ``note`` says why."""
     lda = lda_analysis(np.asarray(codes), list(groups), **kwargs)
+    if lda["note"]:
+        return lda
     figures.lda_scatter(
         lda["projected"],
         list(groups),
@@ -98,4 +101,5 @@ def group_summary(rows: list[dict], codes: dict[str, np.ndarray], figure_dir: st
         codes_array = np.stack([codes[i] for i in ids])
         lda = codes_lda(codes_array, groups, colours, figure_dir / "lda_codes.png", "LDA of the codes")
         out.update(lda_fisher_score=lda["fisher_score"], lda_p_value=lda["p_value"])
+        out.update({"lda_note": lda["note"]} if lda["note"] else {})
     return out

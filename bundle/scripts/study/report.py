@@ -9,7 +9,7 @@ import pandas as pd
 
 from ..data.files import write_json
 from ..layout import StudyLayout, SubjectFiles
-from ..scoring.calibration import normal_threshold
+from ..scoring.calibration import decision_threshold
 from ..visualize import figures
 from ..visualize.summary_page import subject_view
 from ..visualize.views3d import views_html
@@ -18,7 +18,7 @@ from .folds import axis_held_out
 from .learned_shape import learned_shapes
 from .report_html import write_html
 from .statistics import delong_test, group_effect, threshold_performance
-from .tables import METRICS, auc_table, load_scores, metrics_by_group, score_columns, subject_means, write_tables
+from .tables import METRICS, auc_table, load_scores, metrics_by_group, score_columns, subject_rows, write_tables
 
 
 def fold_codes(layout: StudyLayout, fold: int, test_ids: list[str], groups_by_id: dict[str, str]):
@@ -26,6 +26,25 @@ def fold_codes(layout: StudyLayout, fold: int, test_ids: list[str], groups_by_id
     abnormal axis), with their groups."""
     files = SubjectFiles(layout.scores_dir(fold))
     return np.stack([np.load(files.code(subject)) for subject in test_ids]), [groups_by_id[i] for i in test_ids]
+
+
+def fold_lda_rows(layout: StudyLayout, folds: list[int], table, datalist: dict, colours: dict, out: Path) -> list[dict]:
+    """Per fold, shrinkage LDA of the held-out test codes by group (its figure ``lda_fold<k>.png``), or why it could
+    not be computed (``note``: a small fold may hold fewer subjects than groups)."""
+    groups_by_id = {s["id"]: s["group"] for s in datalist["subjects"]}
+    held_out = table.assign(
+        keep=[axis_held_out(r.id, r.positive == 0, r.cv_fold, len(datalist["folds"])) for r in table.itertuples()]
+    )
+    rows = []
+    for fold in folds:
+        test_ids = list(held_out.loc[(held_out["cv_fold"] == fold) & held_out["keep"], "id"])
+        codes, groups = fold_codes(layout, fold, test_ids, groups_by_id) if test_ids else (np.zeros((0, 1)), [])
+        title = f"fold {fold}: LDA of held-out test codes"
+        lda = codes_lda(codes, groups, colours, out / f"lda_fold{fold}.png", title, n_permutations=200)
+        variance = float(np.sum(lda["pca_explained_variance"][:3])) if not lda["note"] else float("nan")
+        rows.append({"cv_fold": fold, "fisher_score": lda["fisher_score"], "p_value": lda["p_value"]})
+        rows[-1].update(pca_variance_3=variance, subjects=len(test_ids), note=lda["note"])
+    return rows
 
 
 def decision_rules(table: pd.DataFrame) -> list[dict]:
@@ -43,9 +62,10 @@ def decision_rules(table: pd.DataFrame) -> list[dict]:
         },
     ]
     if f"{decision}_z" in table:
-        cut = normal_threshold(level)
-        rule = f"decision score ({decision}) above its healthy {level:.0%} threshold (z > {cut:.3f})"
-        rules.append({"rule": rule, **threshold_performance(table["positive"], table[f"{decision}_z"], cut)})
+        cuts = np.array([decision_threshold(level, int(n)) for n in table["reference_subjects"]])
+        shown = ", ".join(f"{c:.3f}" for c in sorted(set(cuts.round(3))))
+        rule = f"decision score ({decision}) above its healthy {level:.0%} threshold, per fold (z > {shown})"
+        rules.append({"rule": rule, **threshold_performance(table["positive"], table[f"{decision}_z"] - cuts, 0.0)})
     return rules
 
 
@@ -53,12 +73,12 @@ def build_report(layout: StudyLayout, folds: list[int], datalist: dict, dataset_
     """Write every table (CSV), figure (PNG) and the HTML report under ``out``; return the headline figures."""
     out.mkdir(parents=True, exist_ok=True)
     table = load_scores(layout, folds, dataset_dir, int(datalist.get("label", 1)))
-    per_subject = subject_means(table)
+    per_subject = subject_rows(table)
     order, colours = group_order(table.to_dict("records"))
     for metric in METRICS:
         values = {g: per_subject.loc[per_subject["group"] == g, metric] for g in order}
         line = ("published threshold 0.93", PUBLISHED_DICE_THRESHOLD) if metric == "dice" else None
-        title = f"{metric} per group (subject means over folds)"
+        title = f"{metric} per group (each subject once, by one fold's model)"
         figures.group_boxplot(values, metric, title, out / f"box_{metric}.png", line=line, colours=colours)
 
     aucs = auc_table(table)
@@ -69,19 +89,7 @@ def build_report(layout: StudyLayout, folds: list[int], datalist: dict, dataset_
     healthy_groups = [g for g in order if not table.loc[table["group"] == g, "positive"].any()]
     effect = group_effect(table, "dice", reference_group=healthy_groups[0] if healthy_groups else order[0])
 
-    groups_by_id = {s["id"]: s["group"] for s in datalist["subjects"]}
-    lda_rows = []
-    held_out = table.assign(
-        keep=[axis_held_out(r.id, r.positive == 0, r.cv_fold, len(datalist["folds"])) for r in table.itertuples()]
-    )
-    for fold in folds:
-        test_ids = list(held_out.loc[(held_out["cv_fold"] == fold) & held_out["keep"], "id"])
-        codes, groups = fold_codes(layout, fold, test_ids, groups_by_id)
-        title = f"fold {fold}: LDA of held-out test codes"
-        lda = codes_lda(codes, groups, colours, out / f"lda_fold{fold}.png", title, n_permutations=200)
-        variance = float(np.sum(lda["pca_explained_variance"][:3]))
-        lda_rows.append({"cv_fold": fold, "fisher_score": lda["fisher_score"], "p_value": lda["p_value"]})
-        lda_rows[-1]["pca_variance_3"] = variance
+    lda_rows = fold_lda_rows(layout, folds, table, datalist, colours, out)
 
     summary = metrics_by_group(table)
     write_tables(out, table, summary, aucs, rules, effect, lda_rows)
@@ -97,11 +105,15 @@ def shape_views(layout: StudyLayout, fold: int, table: pd.DataFrame, order: list
     """HTML of 3D views: the most typical and the most abnormal test subject of each group of ``fold`` (by the
     decision score), then what the fold's model has learned abnormal to mean."""
     rows = table[table["cv_fold"] == fold]
+    if rows.empty:
+        return ""
     decision = str(rows["decision_score"].iloc[0])
     column = f"{decision}_z" if f"{decision}_z" in rows else "recon_score"
     files, views = SubjectFiles(layout.scores_dir(fold)), []
     for group in order:
         members = rows[rows["group"] == group].sort_values(column).to_dict("records")
+        if not members:  # a small fold may test no subject of a group
+            continue
         for row in {r["id"]: r for r in (members[len(members) // 2], members[-1])}.values():
             view = subject_view(files, row, decision)
             if view is not None:
@@ -146,8 +158,10 @@ def headline_figures(table, aucs, rules, effect, lda_rows, order) -> dict:
         best_baseline=best_baseline["score"],
         folds=sorted(int(f) for f in table["cv_fold"].unique()),
     )
-    headline["lda_p_value_max"] = float(max(r["p_value"] for r in lda_rows))
-    headline["lda_fisher_mean"] = float(np.mean([r["fisher_score"] for r in lda_rows]))
+    computed = [r for r in lda_rows if not r["note"]]
+    headline["lda_p_value_max"] = float(max(r["p_value"] for r in computed)) if computed else float("nan")
+    headline["lda_fisher_mean"] = float(np.mean([r["fisher_score"] for r in computed])) if computed else float("nan")
+    headline["lda_folds_not_computable"] = [int(r["cv_fold"]) for r in lda_rows if r["note"]]
     for key, rule in zip(("published", "calibrated", "decision"), rules, strict=False):
         headline[f"{key}_threshold_balanced_accuracy"] = rule["balanced_accuracy"]
     for key, value in effect.items():

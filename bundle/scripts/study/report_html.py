@@ -45,9 +45,12 @@ def _verdict(headline: dict) -> str:
 def _headline_sentence(headline: dict, aucs: pd.DataFrame, order: list[str]) -> str:
     dice = ", ".join(f"{g} {headline[f'mean_dice_{g}']:.3f}" for g in order if f"mean_dice_{g}" in headline)
     shape = aucs[aucs["kind"] == "shape model"].sort_values("auc").iloc[-1]
+    lda = f"Largest LDA permutation p-value over folds: {headline['lda_p_value_max']:.3g}."
+    if headline.get("lda_folds_not_computable"):
+        lda += f" LDA not computable on fold(s) {headline['lda_folds_not_computable']} (see Latent space)."
     return (
         f"Mean reconstruction Dice per group: {dice}. {_verdict(headline)} Best shape-model score: {shape.score}, AUC "
-        f"{shape.auc:.3f}. Largest LDA permutation p-value over folds: {headline['lda_p_value_max']:.3g}."
+        f"{shape.auc:.3f}. {lda}"
     )
 
 
@@ -60,8 +63,8 @@ def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary,
         "<h2>Reconstruction quality per group</h2>",
         _image(
             figures / "box_dice.png",
-            "Dice of the reconstruction per subject (sarcopenic subjects averaged over "
-            "the folds that tested them); the dashed line is the published threshold.",
+            "Dice of the reconstruction per subject (each subject once, scored by one fold's model: a sarcopenic "
+            "subject by the fold whose abnormal axis never saw its label); the dashed line is the published threshold.",
         ),
         _image(figures / "box_hd95_mm.png", "95th percentile Hausdorff distance (mm) per subject."),
         _image(figures / "box_asd_mm.png", "Average symmetric surface distance (mm) per subject."),
@@ -85,6 +88,8 @@ def write_html(out: Path, headline, aucs, thresholds, effect, lda_rows, summary,
         _table(pd.DataFrame(lda_rows)),
         *[
             _image(figures / f"lda_fold{r['cv_fold']}.png", f"Fold {r['cv_fold']}: codes on the discriminant axes.")
+            if not r.get("note")
+            else f"<p>Fold {r['cv_fold']}: LDA {html.escape(r['note'])}.</p>"
             for r in lda_rows
         ],
         *(

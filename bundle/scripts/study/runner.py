@@ -3,10 +3,11 @@
 Each fold runs the bundle's own configs (``train.json``, then ``inference.json`` + ``evaluate.json``) through MONAI's
 ``ConfigWorkflow``, in this process or, with ``parallel > 1``, in worker processes; training reads the cohort's folds
 with their labelled abnormal cases (``folds``), from which it learns the abnormal axis. A fold whose scores already
-exist is not run again, so an interrupted study continues where it stopped, and folds can run as separate jobs (on other
-machines) into one shared study folder: ``study --folds [3] --no_report`` per job, then ``report``. The runs are
-tracked in one MLflow store (an ``mlflow server`` when several machines share the study) as children of a parent run
-that receives the report.
+exist (made with the same settings and cohort: ``fold_records``) is not run again, so an interrupted study continues
+where it stopped, and folds can run as separate jobs (on other machines) into one shared study folder: ``study --folds
+[3] --no_report`` per job, then ``report``, which refuses folds made differently. The runs are tracked in one MLflow
+store (an ``mlflow server`` when several machines share the study) as children of a parent run that receives the
+report.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from ..data.datalist import DatalistError, read_datalist
 from ..errors import InputError
 from ..layout import StudyLayout, cohort_datalist
+from .fold_records import check_one_study, fold_differences, fold_record, write_fold_record
 from .folds import write_labelled_datalist
 from .workflows import config_ids_of, run_workflow
 
@@ -44,15 +46,19 @@ def fold_overrides(layout: StudyLayout, fold: int, dataset_dir: str, tracking_ur
 
 
 def run_fold(fold: int, dataset_dir: str, study_dir: str, tracking_uri: str, overrides: dict, threads: int = 0):
-    """Train and score one fold, unless its scores exist already."""
+    """Train and score one fold, unless it was scored already with the same settings and cohort (``fold_records``)."""
     import torch
 
     if threads:
         torch.set_num_threads(threads)
     layout = StudyLayout(study_dir)
-    if layout.scored(fold):
-        logger.info("fold %d already scored: %s", fold, layout.scores(fold))
+    record = fold_record(layout.labelled_datalist(), overrides)
+    found = fold_differences(layout, fold, record)
+    if not found:
+        logger.info("fold %d already scored with these settings: %s", fold, layout.scores(fold))
         return
+    if found != ["not scored"]:
+        logger.warning("fold %d is run again: its scores were made otherwise (%s)", fold, "; ".join(found[:3]))
     common = fold_overrides(layout, fold, dataset_dir, tracking_uri)
     scoring_ids = config_ids_of(["inference.json", "evaluate.json"])
     start = time.time()
@@ -60,6 +66,7 @@ def run_fold(fold: int, dataset_dir: str, study_dir: str, tracking_uri: str, ove
     run_workflow(["train.json"], "train", run_name=f"fold{fold}_train", datalist=labelled, **common, **overrides)
     scoring = {k: v for k, v in overrides.items() if k in scoring_ids}  # training-only ids stay with training
     run_workflow(["inference.json", "evaluate.json"], "infer", run_name=f"fold{fold}_evaluate", **common, **scoring)
+    write_fold_record(layout, fold, record)
     logger.info("fold %d trained and scored in %.0f s", fold, time.time() - start)
 
 
@@ -140,6 +147,7 @@ def build_study_report(
     folds = [f for f in all_folds if layout.scored(f)]
     if not folds:
         raise DatalistError(f"{study}: no fold of {cohort_datalist(dataset)} has been scored yet; run the study first")
+    check_one_study(layout, folds)
     missing = sorted(set(all_folds) - set(folds))
     if missing:
         logger.warning("the report covers folds %s only: folds %s are not scored yet", folds, missing)

@@ -18,8 +18,21 @@ def _finite(labels, scores) -> tuple[np.ndarray, np.ndarray]:
     return labels[keep], scores[keep]
 
 
+def auc_not_computable(labels, scores) -> str:
+    """Why no AUC can be computed from these subjects ("" when one can)."""
+    labels, _ = _finite(labels, scores)
+    present = set(labels.tolist())
+    if present == {0, 1}:
+        return ""
+    missing = "no abnormal subject" if 1 not in present else "no healthy subject"
+    return f"not computable: {missing} with a finite score"
+
+
 def roc(labels, scores) -> tuple[np.ndarray, np.ndarray, float]:
-    """ROC curve and AUC of ``scores`` (higher = positive) for binary ``labels``."""
+    """ROC curve and AUC of ``scores`` (higher = positive) for binary ``labels``; empty curves and NaN when the
+    subjects with a finite score are of one class only (``auc_not_computable``)."""
+    if auc_not_computable(labels, scores):
+        return np.array([]), np.array([]), float("nan")
     labels, scores = _finite(labels, scores)
     fpr, tpr, _ = roc_curve(labels, scores)
     return fpr, tpr, float(roc_auc_score(labels, scores))
@@ -120,13 +133,28 @@ def _lda(codes: np.ndarray, groups: np.ndarray) -> np.ndarray:
             return LinearDiscriminantAnalysis(solver="svd").fit(codes, groups).transform(codes)
 
 
+def lda_not_computable(codes, groups: Sequence[str]) -> str:
+    """Why LDA cannot separate these codes by group ("" when it can): one group, or no more subjects than groups."""
+    classes = sorted(set(groups))
+    if len(classes) < 2:
+        return f"not computable: one group only ({classes[0] if classes else 'no subject'})"
+    if len(codes) <= len(classes):
+        return f"not computable: {len(codes)} subjects for {len(classes)} groups (LDA needs more subjects than groups)"
+    return ""
+
+
 def lda_analysis(codes, groups: Sequence[str], n_permutations: int = 500, seed: int = 0) -> dict:
     """Shrinkage LDA of the codes by group: projection, Fisher score, permutation p-value, PCA variance.
 
     With more dimensions than subjects, LDA separates even random labels somewhat; the permutation test (labels
-    shuffled, LDA refitted) gives the Fisher score's null distribution, hence an honest p-value.
+    shuffled, LDA refitted) gives the Fisher score's null distribution, hence an honest p-value. Codes LDA cannot
+    separate (``lda_not_computable``) give no projection, NaN figures and the reason as ``note``.
     """
     codes, groups = np.asarray(codes, dtype=np.float64), np.asarray(groups)
+    note = lda_not_computable(codes, groups)
+    if note:
+        nan = float("nan")
+        return {"projected": None, "fisher_score": nan, "p_value": nan, "n_permutations": 0, "note": note}
     projected = _lda(codes, groups)
     observed = fisher_score(projected, groups)
     rng = np.random.default_rng(seed)
@@ -143,6 +171,7 @@ def lda_analysis(codes, groups: Sequence[str], n_permutations: int = 500, seed: 
         "p_value": float((1 + np.sum(null >= observed)) / (1 + n_permutations)),
         "n_permutations": n_permutations,
         "pca_explained_variance": pca.explained_variance_ratio_.tolist(),
+        "note": "",
     }
 
 
@@ -160,7 +189,12 @@ def group_effect(table, value: str = "dice", reference_group: str = "Y") -> dict
     per_subject = table.groupby(["id", "group"], as_index=False)[value].mean()
     samples = [g[value].to_numpy() for _, g in per_subject.groupby("group")]
     if len(samples) > 1:
-        out["kruskal_h"], out["kruskal_p"] = (float(x) for x in kruskal(*samples))
+        try:
+            out["kruskal_h"], out["kruskal_p"] = (float(x) for x in kruskal(*samples))
+        except ValueError as error:  # e.g. every value identical
+            out["kruskal_error"] = f"not computable: {error}"
+    else:
+        out["kruskal_error"] = "not computable: one group only"
     formula = f"{value} ~ C(group, Treatment('{reference_group}')) + C(cv_fold)"
     try:
         with warnings.catch_warnings():
@@ -173,5 +207,5 @@ def group_effect(table, value: str = "dice", reference_group: str = "Y") -> dict
                 out[f"mixed_{group}_vs_{reference_group}_p"] = float(fit.pvalues[name])
         out["mixed_converged"] = bool(fit.converged)
     except (ValueError, np.linalg.LinAlgError) as error:  # e.g. a singular design on a tiny cohort
-        out["mixed_error"] = str(error)
+        out["mixed_error"] = f"not computable: {error}"
     return out

@@ -1,7 +1,10 @@
 """The study's per-subject table: every fold's scored test subjects beside the baselines on the same folds.
 
 Shape-model scores are pooled over folds as the calibrated z-scores each fold's model gives (every fold's model has
-its own scale); sarcopenic subjects, tested in every fold, are averaged over the folds that tested them.
+its own scale). Every subject counts once in pooled figures, scored by one fold's model, as healthy subjects are:
+sarcopenic subjects, tested in every fold, count with their axis fold (``folds.axis_fold``, the fold whose abnormal axis
+never saw their label) or, when that fold was not run, the next one run (column ``pooled``). Averaging them over five
+models while healthy subjects have one would shrink their noise alone and flatter every pooled AUC.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from ..layout import StudyLayout, cohort_datalist
 from ..scoring.reference import SCORE_LABELS
 from .analysis import abnormal_labels
 from .baselines import BASELINE_LABELS, KNOWS_THE_ANOMALY, score_fold
-from .folds import axis_held_out
-from .statistics import auc_with_ci, roc
+from .folds import axis_fold, axis_held_out
+from .statistics import auc_not_computable, auc_with_ci, roc
 
 METRICS = ("dice", "hd95_mm", "asd_mm", "volume_error_pct")
 
@@ -42,7 +45,20 @@ def load_scores(layout: StudyLayout, folds: list[int], dataset_dir: Path, label:
         frames.append(rows.merge(baselines, on="id").assign(cv_fold=fold))
     table = pd.concat(frames, ignore_index=True)
     table["positive"] = abnormal_labels(table.to_dict("records"))
-    return held_out_axis_scores(table, len(read_datalist(datalist)["folds"]))
+    num_folds = len(read_datalist(datalist)["folds"])
+    table["pooled"] = pooled_rows(table, num_folds)
+    return held_out_axis_scores(table, num_folds)
+
+
+def pooled_rows(table: pd.DataFrame, num_folds: int) -> np.ndarray:
+    """Which row of each subject counts in pooled figures: its only one, or for a subject tested in several folds,
+    the first of its axis fold, the next fold, ... that was run."""
+    tested = table.groupby("id")["cv_fold"].agg(lambda folds: {int(f) for f in folds}).to_dict()
+    chosen = {}
+    for subject, folds in tested.items():
+        first = axis_fold(subject, num_folds)
+        chosen[subject] = next(f for f in ((first + k) % num_folds for k in range(num_folds)) if f in folds)
+    return np.array([chosen[r.id] == int(r.cv_fold) for r in table.itertuples()])
 
 
 def held_out_axis_scores(table: pd.DataFrame, num_folds: int) -> pd.DataFrame:
@@ -57,9 +73,9 @@ def held_out_axis_scores(table: pd.DataFrame, num_folds: int) -> pd.DataFrame:
     return table
 
 
-def subject_means(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per subject: sarcopenic subjects are tested in every fold, their scores are averaged."""
-    return table.groupby(["id", "group", "positive"], as_index=False).mean(numeric_only=True)
+def subject_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per subject, scored by one fold's model (``pooled``)."""
+    return table[table["pooled"]].reset_index(drop=True)
 
 
 def score_columns(table: pd.DataFrame) -> dict[str, tuple[str, str, str]]:
@@ -78,11 +94,13 @@ def score_columns(table: pd.DataFrame) -> dict[str, tuple[str, str, str]]:
 
 def auc_table(table: pd.DataFrame) -> pd.DataFrame:
     """AUC of every score, abnormal vs healthy: pooled over subjects with a bootstrap CI, and over folds."""
-    per_subject = subject_means(table)
+    per_subject = subject_rows(table)
     rows = []
     for name, (column, label, kind) in score_columns(table).items():
         pooled = auc_with_ci(per_subject["positive"], per_subject[column])
+        note = auc_not_computable(per_subject["positive"], per_subject[column])
         folds = [roc(g["positive"], g[column])[2] for _, g in table.groupby("cv_fold") if g["positive"].nunique() > 1]
+        folds = [auc for auc in folds if np.isfinite(auc)]
         rows.append(
             {
                 "score": label,
@@ -93,6 +111,7 @@ def auc_table(table: pd.DataFrame) -> pd.DataFrame:
                 "ci_high": pooled["ci_high"],
                 "fold_auc_mean": float(np.mean(folds)) if folds else float("nan"),
                 "fold_auc_sd": float(np.std(folds, ddof=1)) if len(folds) > 1 else float("nan"),
+                "note": note,
             }
         )
     return pd.DataFrame(rows)
