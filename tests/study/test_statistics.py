@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scripts.study.statistics import auc_with_ci, lda_analysis, roc, threshold_performance
+from scripts.study.statistics import auc_not_computable, auc_with_ci, lda_analysis, roc, threshold_performance
 
 
 def test_auc_and_its_interval():
@@ -61,3 +61,16 @@ def test_delong_agrees_with_the_bootstrap_and_holds_its_level():
         for s in rng.normal(size=(300, 200))
     ]
     assert 0.02 < np.mean(rejections) < 0.09
+
+
+def test_what_cannot_be_computed_on_a_small_fold_says_why():
+    """Three subjects of three groups, or one group only: no LDA, a reason instead of an error."""
+    codes = np.random.default_rng(2).normal(size=(3, 8))
+    crowded = lda_analysis(codes, ["Y", "OH", "OS"], n_permutations=9)
+    assert crowded["projected"] is None and np.isnan(crowded["p_value"])
+    assert crowded["note"] == "not computable: 3 subjects for 3 groups (LDA needs more subjects than groups)"
+    assert lda_analysis(codes, ["Y"] * 3)["note"] == "not computable: one group only (Y)"
+    assert lda_analysis(np.vstack([codes, codes + 5]), ["Y"] * 3 + ["OS"] * 3, n_permutations=9)["note"] == ""
+    missing = auc_not_computable([0, 0, 1], [0.1, 0.2, np.nan])
+    assert missing == "not computable: no abnormal subject with a finite score"
+    assert np.isnan(roc([0, 0, 1], [0.1, 0.2, np.nan])[2]) and auc_not_computable([0, 1], [0.1, 0.2]) == ""

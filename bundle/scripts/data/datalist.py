@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 from ..errors import InputError
 from ..layout import safe_id
+
+logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 CALIBRATION, AXIS = "calibration", "axis"  # what a subject fitted in validation or calibration is for (its ``role``)
@@ -123,7 +126,7 @@ def validation_items(datalist_path: str | os.PathLike, fold: int, abnormal_axis:
         DatalistError: the val split lists a subject marked abnormal, ``abnormal_axis`` is True with fewer than
             ``MIN_CASES`` labelled subjects, or ``load_split`` refuses the datalist.
     """
-    from ..scoring.axis import MIN_CASES
+    from ..scoring.axis import MIN_CASES, MIN_HEALTHY
 
     calibration = [dict(item, role=CALIBRATION) for item in load_split(datalist_path, fold, "val")]
     unhealthy = [item["id"] for item in calibration if not is_healthy(item)]
@@ -134,11 +137,19 @@ def validation_items(datalist_path: str | os.PathLike, fold: int, abnormal_axis:
         )
     train = load_split(datalist_path, fold, "train")
     cases = sum(not is_healthy(item) for item in train)
-    if abnormal_axis and cases < MIN_CASES:
+    healthy = len(calibration) + sum(is_healthy(item) for item in train)
+    if abnormal_axis and (cases < MIN_CASES or healthy < MIN_HEALTHY):
         raise DatalistError(
             f"{datalist_path}: --abnormal_axis true needs at least {MIN_CASES} subjects marked abnormal "
-            f"(healthy: false) in fold {fold}'s train split; it lists {cases}"
+            f"(healthy: false) and {MIN_HEALTHY} healthy ones in fold {fold}'s train and val splits; it lists {cases} "
+            f"and {healthy}"
         )
     if abnormal_axis is False or cases < MIN_CASES:
+        return calibration
+    if healthy < MIN_HEALTHY:
+        logger.warning(
+            "%s: no abnormal axis for fold %d: %d labelled cases but %d healthy subjects (at least %d needed)",
+            datalist_path, fold, cases, healthy, MIN_HEALTHY,
+        )  # fmt: skip
         return calibration
     return calibration + [{k: v for k, v in item.items() if k != "case_index"} | {"role": AXIS} for item in train]

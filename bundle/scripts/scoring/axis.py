@@ -23,6 +23,7 @@ from .norms import on_cpu
 
 COMPONENTS = 10
 MIN_CASES = 2
+MIN_HEALTHY = 3  # healthy subjects fitted beside the labelled cases: a mean and a spread along the axis
 METHODS = ("auto", "mean_difference", "shrinkage_lda")
 
 
@@ -62,10 +63,10 @@ class AbnormalAxis:
         if method not in METHODS:
             raise AxisError(f"{source}: unknown axis method {method!r}; one of {', '.join(METHODS)}")
         healthy, abnormal = _codes(healthy), _codes(abnormal) if len(abnormal) else np.zeros((0, 1))
-        if len(abnormal) < MIN_CASES or len(healthy) < 3:
+        if len(abnormal) < MIN_CASES or len(healthy) < MIN_HEALTHY:
             raise AxisError(
                 f"{source}: the abnormal axis needs at least {MIN_CASES} subjects marked abnormal (healthy: false) and "
-                f"3 healthy ones; found {len(abnormal)} abnormal and {len(healthy)} healthy"
+                f"{MIN_HEALTHY} healthy ones; found {len(abnormal)} abnormal and {len(healthy)} healthy"
             )
         centre = healthy.mean(axis=0)
         _, _, vectors = np.linalg.svd(healthy - centre, full_matrices=False)
