@@ -13,10 +13,10 @@ configs name each object by its package (``scripts.transforms.LoadLabelmapd``, `
 - ``study`` and ``synthetic``: the cross-validation study and the synthetic cohorts.
 
 The modules at this level are the bundle's plumbing: the command line, model settings and checkpoints, file names
-(``layout``), errors, overrides, switches, tracking and process set-up. Importing the package changes nothing
+(``layout``), errors, overrides, tracking and process set-up. Importing the package changes nothing
 global: workflows install the bundle's one-line error reporting (``errors.install_excepthook``) when they start.
 """
 
-from . import checkpoints, layout, runtime, settings, switches, tracking, transforms  # named in configs' expressions
+from . import checkpoints, layout, runtime, settings, tracking, transforms  # named in configs' expressions
 
-__all__ = ["checkpoints", "layout", "runtime", "settings", "switches", "tracking", "transforms"]
+__all__ = ["checkpoints", "layout", "runtime", "settings", "tracking", "transforms"]

@@ -11,6 +11,7 @@ longer holds (recorded in the outputs), or recalibrate the model for (configs/ca
 
 from .model import ModelSettings, bundle_version
 from .scoring import settings_for_scoring, training_defaults
+from .types import OPTION_TYPES, TYPES, SettingTypeError, coerce, typed
 from .vocabulary import (
     ARCHITECTURE,
     CALIBRATED,
@@ -26,6 +27,8 @@ from .vocabulary import (
 )
 
 __all__ = [
+    "OPTION_TYPES",
+    "TYPES",
     "ARCHITECTURE",
     "CALIBRATED",
     "CALIBRATION",
@@ -35,10 +38,13 @@ __all__ = [
     "MODEL_SETTINGS",
     "OBSERVATION",
     "ModelSettings",
+    "SettingTypeError",
     "SettingsError",
     "bundle_version",
+    "coerce",
     "migrated",
     "same",
     "settings_for_scoring",
     "training_defaults",
+    "typed",
 ]

@@ -129,9 +129,9 @@ def run_study(
 
 def _tracked(settings: dict) -> bool:
     """Whether the study's runs are tracked in MLflow (``--mlflow_tracking``, on unless given false)."""
-    from ..switches import switch
+    from ..settings import coerce
 
-    return switch(settings.get("mlflow_tracking", True), "mlflow_tracking") is not False
+    return coerce("mlflow_tracking", settings.get("mlflow_tracking", True)) is not False
 
 
 def build_study_report(
