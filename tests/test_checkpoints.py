@@ -11,7 +11,7 @@ from ignite.handlers import Checkpoint
 
 from scripts import checkpoints
 from scripts.checkpoints import latest_checkpoint
-from scripts.handlers.checkpoints import AtomicDiskSaver
+from scripts.handlers.saving import AtomicDiskSaver
 from scripts.layout import PERIODIC_CHECKPOINT
 
 

@@ -290,3 +290,31 @@ def test_shipped_model_on_the_demo_test_cases(demo_cohort, tmp_path):
         shape, affine = _header(demo_cohort / "images" / f"{row['id']}.nii.gz")
         recon = nib.load(out / f"{row['id']}_recon.nii.gz")
         assert recon.shape == shape and np.allclose(recon.affine, affine, atol=1e-5)
+
+
+def test_a_muscle_far_outside_the_shipped_models_range_is_flagged_apart_from_its_decision(demo_cohort, tmp_path):
+    """A 330 mm spindle of about twice the phantoms' volume: whatever its decision, the run says the model does not
+    know such a muscle (its volume, and its fit or latent distance, beyond the healthy calibration subjects)."""
+    import dataclasses
+
+    from scripts.data.files import write_labelmap
+    from scripts.synthetic import phantoms
+    from scripts.synthetic.labelmaps import make_labelmap
+
+    shape = phantoms.sample_shape("Y", np.random.default_rng(5), max_rotation_deg=0.0)
+    giant = dataclasses.replace(shape, length=330.0, width=1.3 * shape.width, thickness=1.3 * shape.thickness)
+    labelmap, muscle, affine = make_labelmap(giant, (1.0, 1.0, 1.0), 8.0, False, 1)
+    write_labelmap(labelmap, affine, tmp_path / "giant.nii.gz")
+    typical = demo_cohort / "images" / "Y_000.nii.gz"
+    args = {"input_files": f"['{tmp_path / 'giant.nii.gz'}','{typical}']", "output_dir": str(tmp_path / "out")}
+    args.update(save_overlays="false", save_meshes="false")
+    result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads((tmp_path / "out" / "scores.json").read_text())
+    rows = {row["id"]: row for row in document["subjects"]}
+    assert muscle.sum() / 1000 > 1.8 * rows["Y_000"]["volume_input_ml"]
+    assert rows["giant"]["out_of_distribution"] and "volume" in rows["giant"]["ood_reasons"]
+    assert rows["Y_000"]["out_of_distribution"] is False and rows["Y_000"]["ood_reasons"] == ""
+    assert document["summary"]["out_of_distribution"] == 1
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "outside what the model knows" in page

@@ -6,9 +6,10 @@ progress, curves and final validation (``training``), the healthy reference cali
 Code inside the bundle imports from the modules themselves; these names are for configs and users.
 """
 
-from .checkpoints import AtomicDiskSaver, BestModelSaver, ResumableCheckpoint, SafeCheckpointLoader
+from .checkpoints import BestModelSaver, ResumableCheckpoint, SafeCheckpointLoader
 from .reference import HealthyReferenceHandler
 from .run_tables import RunTables
+from .saving import AtomicDiskSaver
 from .training import (
     AutoDecoderLossHandler,
     EpochProgressBar,

@@ -13,7 +13,7 @@ from ..data.datasets import SubjectDataset
 from ..data.files import atomic_path, remove_stale_temporaries, write_json
 from ..layout import SubjectFiles, figures_dir, safe_id
 from ..records import RunRecord
-from ..scoring.reference import HealthyReference
+from ..scoring.reference import HealthyReference, check_decision_score
 from ..settings import ModelSettings
 from ..visualize import figures, meshes
 from .run_tables import RunTables
@@ -85,7 +85,7 @@ class ScoresWriter:
 
     def started(self, engine: Engine) -> None:
         if self.reference is not None and self.reference.ready:
-            self.reference.check_decision_score(self.decision_score)
+            check_decision_score(self.reference, self.decision_score)
         self.rows = {}
         figure_dir = Path(figures_dir(self.output_dir))
         figure_dir.mkdir(parents=True, exist_ok=True)

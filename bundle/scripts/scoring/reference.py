@@ -25,6 +25,7 @@ import torch
 from ..settings import SettingsError
 from .axis import AbnormalAxis
 from .calibration import ScoreCalibration, decision_threshold
+from .deviation import MAP_BINS
 from .domain import KnownRange
 from .norms import LatentNorm, RegionalNorm
 
@@ -86,9 +87,12 @@ class HealthyReference:
     @property
     def map_bins(self) -> tuple[int, ...]:
         """The cells of the deviation maps this reference was calibrated with (models before 0.5.0 used fewer)."""
-        from .deviation import MAP_BINS
-
         return tuple(self.deviation.mean.shape) if self.deviation.ready else MAP_BINS
+
+    @property
+    def parts(self) -> tuple:
+        """The norms whose states make the reference's (each under its own keys)."""
+        return self.latent, self.deviation, self.flattening, self.axis, self.domain
 
     def reference_scores(self, code, deviation_map=None, flattening=None) -> dict[str, float]:
         """The scores that need the reference, from a subject's code, deviation map and flattening profile."""
@@ -145,11 +149,6 @@ class HealthyReference:
         out["reference_subjects"] = self.scores.count
         return out
 
-    def check_decision_score(self, name: str) -> None:
-        known = sorted(self.scores.healthy) + (list(LABELLED) if self.axis.ready else [])
-        if name not in known:
-            raise SettingsError(f"--decision_score {name}: not a score this model is calibrated for; one of {known}")
-
     def describe(self) -> dict:
         """What the decisions rest on, for scores.json."""
         return {
@@ -163,7 +162,7 @@ class HealthyReference:
 
     def state_dict(self) -> dict:
         state = {"level": self.level, "voxel_mm": self.scores.voxel_mm, "members": list(self.members)}
-        for part in (self.latent, self.deviation, self.flattening, self.axis, self.domain):
+        for part in self.parts:
             state.update(part.state_dict())
         return {**state, "healthy": dict(self.scores.healthy)}
 
@@ -174,9 +173,16 @@ class HealthyReference:
         self.level = self.level if self.fixed_level else float(state.get("level", self.level))
         self.scores.voxel_mm = float(state.get("voxel_mm", self.scores.voxel_mm))
         # scoring runs on the CPU: a checkpoint loaded with map_location="cuda" must not leave the reference there
-        for part in (self.latent, self.deviation, self.flattening, self.axis, self.domain):
+        for part in self.parts:
             part.load_state_dict(state)
         if self.latent.mean is not None:
             self.axis.check_latent_dim(self.latent.mean.numel())
         self.scores.healthy = {k: torch.as_tensor(v).detach().cpu() for k, v in (state.get("healthy") or {}).items()}
         self.members = tuple(state.get("members", LEGACY_MEMBERS))
+
+
+def check_decision_score(reference: HealthyReference, name: str) -> None:
+    """Refuse (one line) a decision score the reference is not calibrated for."""
+    known = sorted(reference.scores.healthy) + (list(LABELLED) if reference.axis.ready else [])
+    if name not in known:
+        raise SettingsError(f"--decision_score {name}: not a score this model is calibrated for; one of {known}")

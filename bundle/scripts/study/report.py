@@ -14,10 +14,11 @@ from ..visualize import figures
 from ..visualize.summary_page import subject_view
 from ..visualize.views3d import views_html
 from .analysis import PUBLISHED_DICE_THRESHOLD, codes_lda, detection, group_order, roc_figure
+from .delong import delong_test
 from .folds import axis_held_out
 from .learned_shape import learned_shapes
 from .report_html import write_html
-from .statistics import delong_test, group_effect, threshold_performance
+from .statistics import group_effect, threshold_performance
 from .tables import METRICS, auc_table, load_scores, metrics_by_group, score_columns, subject_rows, write_tables
 
 
