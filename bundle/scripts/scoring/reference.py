@@ -112,16 +112,10 @@ class HealthyReference:
         full = []
         for i, row in enumerate(rows):
             others = [j for j in range(len(rows)) if j != i] or [i]
-            self._fit_parts(codes[others], [maps[j] for j in others], profiles and [profiles[j] for j in others])
+            _fit_norms(self, codes[others], [maps[j] for j in others], profiles and [profiles[j] for j in others])
             full.append({**row, **self.reference_scores(codes[i : i + 1], maps[i], profiles and profiles[i])})
-        self._fit_parts(codes, maps, profiles)
+        _fit_norms(self, codes, maps, profiles)
         self.calibrate(full)
-
-    def _fit_parts(self, codes, maps, profiles) -> None:
-        self.latent.fit_reference(codes)
-        self.deviation.fit(maps)
-        if profiles:
-            self.flattening.fit(profiles)
 
     def calibrate(self, rows: list[dict]) -> None:
         """Store the healthy reference subjects' raw scores (each row holds every score but ``combined``)."""
@@ -186,3 +180,11 @@ def check_decision_score(reference: HealthyReference, name: str) -> None:
     known = sorted(reference.scores.healthy) + (list(LABELLED) if reference.axis.ready else [])
     if name not in known:
         raise SettingsError(f"--decision_score {name}: not a score this model is calibrated for; one of {known}")
+
+
+def _fit_norms(reference: HealthyReference, codes, maps, profiles) -> None:
+    """The healthy fitted codes, deviation maps and (optional) flattening profiles as the reference's norms."""
+    reference.latent.fit_reference(codes)
+    reference.deviation.fit(maps)
+    if profiles:
+        reference.flattening.fit(profiles)
