@@ -83,6 +83,16 @@ def test_an_assembled_ensemble_is_calibrated_and_scores(tiny_model, second_membe
     assert json.loads(state["settings"]["values"])["ensemble_size"] == 2
     assert state["latent_table"]["codes.weight"].shape[1] == 2 * json.loads(state["settings"]["values"])["latent_dim"]
     assert not (tmp_path / "ens" / "ensemble_uncalibrated.pt").exists()
+    # each member's codes and weights side by side, as trained
+    parts = [load_checkpoint(path) for path in (tiny_model / "models" / "model.pt", second_member)]
+    width = json.loads(state["settings"]["values"])["latent_dim"]
+    for k, part in enumerate(parts):
+        codes = state["latent_table"]["codes.weight"][:, k * width : (k + 1) * width]
+        assert torch.equal(codes, part["latent_table"]["codes.weight"])
+        prefix = f"members.{k}."
+        member = {n[len(prefix) :]: v for n, v in state["network_def"].items() if n.startswith(prefix)}
+        assert member.keys() == part["network_def"].keys()
+        assert all(torch.equal(member[n], v) for n, v in part["network_def"].items())
     args = {
         "ckpt_path": str(tmp_path / "ens" / "model.pt"),
         "dataset_dir": str(tiny_cohort),
@@ -96,5 +106,8 @@ def test_an_assembled_ensemble_is_calibrated_and_scores(tiny_model, second_membe
     document = json.loads((tmp_path / "out" / "scores.json").read_text())
     assert document["model_settings"]["ensemble_size"] == 2 and document["calibration_holds"]
     assert len(document["subjects"]) == len(json.loads((tiny_cohort / "datalist.json").read_text())["folds"][0]["test"])
-    for row in document["subjects"]:  # (the tiny members, trained for seconds, reconstruct nothing yet)
-        assert row["reference_subjects"] > 0 and {"regional_flattening_z", "regional_atrophy_z"} <= set(row)
+    validation = json.loads((tiny_cohort / "datalist.json").read_text())["folds"][0]["val"]
+    assert document["calibration"]["reference_subjects"] == len(validation)  # calibrated as a whole, on fold 0's val
+    for row in document["subjects"]:
+        assert row["reference_subjects"] == len(validation)
+        assert {"regional_flattening_z", "regional_atrophy_z"} <= set(row)

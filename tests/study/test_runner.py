@@ -6,13 +6,16 @@ import json
 import shutil
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from conftest import TINY_TRAINING, cli_overrides, load_datalist, run_bundle_cli
 from mlflow.tracking import MlflowClient
+from sklearn.metrics import roc_auc_score
 
 from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask, score_fold
+from scripts.study.delong import delong_test
 from scripts.study.folds import axis_fold
 
 # one xdist worker runs this module: its `study` fixture is built once and shared by its tests
@@ -64,12 +67,27 @@ def test_study_runs_every_fold_and_writes_a_report(tiny_cohort, study):
     assert {"ssm_recon_score", "ssm_mahalanobis", "volume_score", "recon_score", "combined"} <= set(scores.columns)
     aucs = pd.read_csv(report / "auc.csv")
     assert set(aucs["kind"]) == {"shape model", "baseline", "reference (knows the anomaly)"}
-    assert aucs["auc"].between(0, 1).all()
+    # pooled figures count every subject once, scored by one fold's model: a sarcopenic one by its axis fold
+    pooled = scores[scores["pooled"]]
+    assert pooled["id"].is_unique and set(pooled["id"]) == set(scores["id"])
+    for row in pooled[pooled["positive"] == 1].itertuples():
+        assert row.cv_fold == axis_fold(row.id, 3)
+    for row in aucs.itertuples():
+        column = f"{row.column}_z" if f"{row.column}_z" in pooled else row.column
+        values = pooled[column].astype(float).replace(np.inf, np.finfo(float).max)  # nothing restored: furthest
+        known = values.notna()
+        if pooled.loc[known, "positive"].nunique() < 2:  # a score no tiny fold can compute: said, not invented
+            assert np.isnan(row.auc) and row.note.startswith("not computable"), row.column
+            continue
+        assert row.auc == pytest.approx(roc_auc_score(pooled.loc[known, "positive"], values[known])), row.column
     headline = json.loads((report / "headline.json").read_text())
     assert {"mean_dice_Y", "mean_dice_OS", "auc_combined", "auc_volume_score", "lda_p_value_max"} <= set(headline)
     # the report says which score decides, beside the best baseline with the paired test on the same subjects
     assert headline["decision_score"] == "combined" and headline["auc_decision"] == headline["auc_combined"]
-    assert 0 <= headline["delong_p"] <= 1 and headline["best_baseline"] in set(aucs["score"])
+    best = aucs[aucs["kind"] == "baseline"].sort_values("auc").iloc[-1]
+    assert headline["best_baseline"] == best["score"]
+    paired = delong_test(pooled["positive"], pooled["combined_z"], pooled[best["column"]])
+    assert headline["delong_p"] == pytest.approx(paired["p_value"])
     assert f"paired DeLong p = {headline['delong_p']:.3g}" in page
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlruns.db'}")
