@@ -56,7 +56,7 @@ def candidates(table: pd.DataFrame, sizes=(1, 2, 3)) -> dict[str, np.ndarray]:
 
 
 def auc(labels, values) -> float:
-    from scripts.study.statistics import roc
+    from scripts.scoring.statistics import roc
 
     return roc(labels, values)[2]
 
@@ -64,8 +64,8 @@ def auc(labels, values) -> float:
 def family_figures(table: pd.DataFrame) -> dict:
     """AUCs of every score on one family's table (``positive``: 1 sarcopenic), each INR score against its twins and
     the decision score against the best INR-free score, with paired DeLong tests."""
-    from scripts.study.delong import delong_test
-    from scripts.study.statistics import auc_with_ci
+    from scripts.scoring.delong import delong_test
+    from scripts.scoring.statistics import auc_with_ci
 
     labels = table["positive"].to_numpy()
     columns = [c for c in (*MEMBERS, "combined_z", "axis_score", "ssm_axis_score", *INR_FREE) if c in table]
@@ -88,7 +88,7 @@ def leave_one_family_out(tuning: dict[str, pd.DataFrame], held_out: dict[str, pd
     """For each family F: the candidate decision score with the best mean AUC over the *other* families of the tuning
     tables, and its AUC on F in the held-out tables beside the best INR-free score there (paired DeLong); and the one
     candidate chosen on every tuning family, which the bundle would ship, on every held-out family."""
-    from scripts.study.delong import delong_test
+    from scripts.scoring.delong import delong_test
 
     tuned = {family: {k: auc(t["positive"], v) for k, v in candidates(t).items()} for family, t in tuning.items()}
     names = list(next(iter(tuned.values())))

@@ -74,7 +74,7 @@ def evaluate(reps: dict, labels: np.ndarray, unsupervised, flatness, draws: int,
     from sklearn.metrics import roc_auc_score
 
     from scripts.scoring.axis import AbnormalAxis
-    from scripts.study.delong import delong_test
+    from scripts.scoring.delong import delong_test
 
     out = {}
     for k in LABELLED:

@@ -108,7 +108,7 @@ def summarise(out: Path, full_cohort: Path, timings: dict[int, dict]) -> dict:
     """Figures of one observation over the scored folds: a subject tested in several folds (the sarcopenic ones)
     counts once in the AUC, with its calibrated scores averaged over them, as the study pools them."""
     from scripts.layout import StudyLayout, SubjectFiles
-    from scripts.study.statistics import auc_with_ci
+    from scripts.scoring.statistics import auc_with_ci
 
     layout = StudyLayout(out)
     rows = []

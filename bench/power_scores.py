@@ -81,8 +81,8 @@ def pca_columns(table: pd.DataFrame) -> list[str]:
 
 def compare(table: pd.DataFrame, columns: list[str], n_boot: int = 2000) -> dict:
     """AUC with interval of every column and its paired DeLong test against the best voxel-PCA column."""
-    from scripts.study.delong import delong_test
-    from scripts.study.statistics import auc_with_ci
+    from scripts.scoring.delong import delong_test
+    from scripts.scoring.statistics import auc_with_ci
 
     labels = table["positive"].to_numpy()
     aucs = {c: auc_with_ci(labels, table[c].to_numpy(), n_boot=n_boot) for c in columns + pca_columns(table)}

@@ -14,8 +14,8 @@ from conftest import TINY_TRAINING, cli_overrides, load_datalist, run_bundle_cli
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
+from scripts.scoring.delong import delong_test
 from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask, score_fold
-from scripts.study.delong import delong_test
 from scripts.study.folds import axis_fold
 
 # one xdist worker runs this module: its `study` fixture is built once and shared by its tests

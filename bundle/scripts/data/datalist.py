@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 CALIBRATION, AXIS = "calibration", "axis"  # what a subject fitted in validation or calibration is for (its ``role``)
+MIN_CASES = 2  # labelled abnormal subjects an abnormal axis needs (``scoring.axis``)
+MIN_HEALTHY = 3  # healthy subjects fitted beside them: a mean and a spread along the axis
 
 
 class DatalistError(InputError):
@@ -111,7 +113,7 @@ def validation_items(datalist_path: str | os.PathLike, fold: int, abnormal_axis:
     reference) and, when the fold's training split lists subjects marked abnormal, every training subject (the two
     sides of the abnormal axis: ``axis.AbnormalAxis``). Each item says which it is for (``role``).
 
-    ``abnormal_axis``: None learns the axis when the training split labels at least ``axis.MIN_CASES`` subjects
+    ``abnormal_axis``: None learns the axis when the training split labels at least ``MIN_CASES`` subjects
     abnormal; True requires it (fewer is refused in one line naming the datalist); False never learns one.
 
     Args:
@@ -126,8 +128,6 @@ def validation_items(datalist_path: str | os.PathLike, fold: int, abnormal_axis:
         DatalistError: the val split lists a subject marked abnormal, ``abnormal_axis`` is True with fewer than
             ``MIN_CASES`` labelled subjects, or ``load_split`` refuses the datalist.
     """
-    from ..scoring.axis import MIN_CASES, MIN_HEALTHY
-
     calibration = [dict(item, role=CALIBRATION) for item in load_split(datalist_path, fold, "val")]
     unhealthy = [item["id"] for item in calibration if not is_healthy(item)]
     if unhealthy:

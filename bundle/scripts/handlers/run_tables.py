@@ -100,7 +100,7 @@ class RunTables:
         if self.group_report:
             cohort = list(rows())
             if all("healthy" in r for r in cohort):
-                from ..study.analysis import group_summary
+                from ..visualize.groups import group_summary
 
                 codes = {safe_id(r["id"]): np.load(self.files.code(r["id"])) for r in cohort}
                 report = group_summary(cohort, codes, Path(figures_dir(self.output_dir)))

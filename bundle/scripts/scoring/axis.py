@@ -18,12 +18,11 @@ import numpy as np
 import torch
 from sklearn.covariance import LedoitWolf
 
+from ..data.datalist import MIN_CASES, MIN_HEALTHY
 from ..errors import InputError
 from .norms import on_cpu
 
 COMPONENTS = 10
-MIN_CASES = 2
-MIN_HEALTHY = 3  # healthy subjects fitted beside the labelled cases: a mean and a spread along the axis
 METHODS = ("auto", "mean_difference", "shrinkage_lda")
 
 

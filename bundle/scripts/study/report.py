@@ -10,15 +10,15 @@ import pandas as pd
 from ..data.files import write_json
 from ..layout import StudyLayout, SubjectFiles
 from ..scoring.calibration import decision_threshold
+from ..scoring.delong import delong_test
+from ..scoring.statistics import group_effect, threshold_performance
 from ..visualize import figures
+from ..visualize.groups import PUBLISHED_DICE_THRESHOLD, codes_lda, detection, group_order, roc_figure
 from ..visualize.summary_page import subject_view
 from ..visualize.views3d import views_html
-from .analysis import PUBLISHED_DICE_THRESHOLD, codes_lda, detection, group_order, roc_figure
-from .delong import delong_test
 from .folds import axis_held_out
 from .learned_shape import learned_shapes
 from .report_html import write_html
-from .statistics import group_effect, threshold_performance
 from .tables import METRICS, auc_table, load_scores, metrics_by_group, score_columns, subject_rows, write_tables
 
 

@@ -18,10 +18,10 @@ import pandas as pd
 from ..data.datalist import load_split, read_datalist
 from ..layout import StudyLayout, cohort_datalist
 from ..scoring.reference import SCORE_LABELS
-from .analysis import abnormal_labels
+from ..scoring.statistics import auc_not_computable, auc_with_ci, roc
+from ..visualize.groups import abnormal_labels
 from .baselines import BASELINE_LABELS, KNOWS_THE_ANOMALY, score_fold
 from .folds import axis_fold, axis_held_out
-from .statistics import auc_not_computable, auc_with_ci, roc
 
 METRICS = ("dice", "hd95_mm", "asd_mm", "volume_error_pct")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scripts.study.delong import delong_test
+from scripts.scoring.delong import delong_test
 
 
 def test_delong_agrees_with_the_bootstrap_and_holds_its_level():

@@ -1,4 +1,4 @@
-"""Group analysis of a scored cohort, shared by the evaluation summaries and the study report.
+"""Group analysis of a scored cohort with its figures, shared by the evaluation summaries and the study report.
 
 Who is abnormal comes from each subject's ``healthy`` flag (the datalist's), never from group names: groups are only
 labels for display, healthy groups first. Detection is ROC AUC of abnormal against healthy subjects with a bootstrap
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..scoring.reference import SCORE_LABELS
-from ..visualize import figures
-from .statistics import auc_with_ci, lda_analysis, roc
+from ..scoring.statistics import auc_with_ci, lda_analysis, roc
+from . import figures
 
 PUBLISHED_DICE_THRESHOLD = 0.93
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scripts.study.statistics import auc_not_computable, auc_with_ci, lda_analysis, roc, threshold_performance
+from scripts.scoring.statistics import auc_not_computable, auc_with_ci, lda_analysis, roc, threshold_performance
 
 
 def test_auc_and_its_interval():
