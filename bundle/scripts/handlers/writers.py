@@ -13,7 +13,7 @@ from ..data.datasets import SubjectDataset
 from ..data.files import atomic_path, remove_stale_temporaries, write_json
 from ..layout import SubjectFiles, figures_dir, safe_id
 from ..records import RunRecord
-from ..scoring.reference import HealthyReference, check_decision_score
+from ..scoring.reference import HealthyReference
 from ..settings import ModelSettings
 from ..visualize import figures, meshes
 from .run_tables import RunTables
@@ -23,20 +23,18 @@ logger = logging.getLogger(__name__)
 
 
 class ScoresWriter:
-    """Calibrates each subject's scores against the model's healthy reference and writes its code
-    (``<id>_code.npy``), overlay (with ``overlays``), meshes (with ``meshes``) and scores (``<id>_scores.json``, last,
-    marking the subject complete) as it is scored, on ``writer_threads`` background threads (``WritingQueue``); when
-    the run completes, ``RunTables`` merges them into the run's tables and pages, and their summary numbers become the
-    engine's metrics, for StatsHandler and MLflow.
-
-    ``decision_score`` names the calibrated score whose 'abnormal' flag becomes the ``decision`` column. Without a
-    ``dataset`` to read the rows back from, they are kept in memory.
+    """Writes each subject's code (``<id>_code.npy``), overlay (with ``overlays``), meshes (with ``meshes``) and scores
+    (``<id>_scores.json``, last, marking the subject complete; the row the chain made: ``ScoreSubjectd`` then
+    ``CalibrateScoresd``) as it is scored, on ``writer_threads`` background threads (``WritingQueue``); when the run
+    completes, ``RunTables`` merges them into the run's tables and pages, and their summary numbers become the engine's
+    metrics, for StatsHandler and MLflow. Without a ``dataset`` to read the rows back from, they are kept in memory.
 
     Args:
         output_dir: the run's scores folder (per-subject files, tables, figures).
-        reference: the model's healthy reference; None, or not calibrated, leaves scores raw and decisions "n/a".
+        reference: the model's healthy reference: its norm of deviation maps colours the meshes; scores.json says
+            what the decisions rest on.
         settings: the model settings the run used, recorded in scores.json (``RunTables``).
-        decision_score: the calibrated score whose 'abnormal' flag becomes the ``decision``.
+        decision_score: the calibrated score that made the ``decision`` (recorded in scores.json).
         overlays, meshes: write each subject's overlay PNG, and its surface meshes (VTK and PLY).
         summary_page, group_report: write the run's summary page, and group summaries (``RunTables``).
         dataset: the ``SubjectDataset`` being scored, whose items give the rows' order; None keeps rows in memory.
@@ -84,27 +82,14 @@ class ScoresWriter:
         engine.add_event_handler(Events.COMPLETED, self.completed)
 
     def started(self, engine: Engine) -> None:
-        if self.reference is not None and self.reference.ready:
-            check_decision_score(self.reference, self.decision_score)
         self.rows = {}
         figure_dir = Path(figures_dir(self.output_dir))
         figure_dir.mkdir(parents=True, exist_ok=True)
         for folder in (self.output_dir, figure_dir):
             remove_stale_temporaries(folder)
 
-    def _calibrated(self, item: dict) -> dict:
-        row = dict(item[self.scores_key])
-        code = item["pred"]["code"].detach().cpu()
-        if self.reference is not None and self.reference.ready:
-            deviation = item.get("deviation")
-            deviation_map = deviation.map(self.reference.map_bins) if deviation is not None else None
-            row.update(self.reference.assess(row, code, deviation_map, item.get("flattening_profile")))
-        flag = row.get(f"{self.decision_score}_abnormal")
-        row["decision"] = "n/a" if flag is None else ("abnormal" if flag else "normal")
-        return row
-
     def iteration_completed(self, engine: Engine) -> None:
-        batch = [(item, self._calibrated(item)) for item in engine.state.output]
+        batch = [(item, item[self.scores_key]) for item in engine.state.output]
         if self.dataset is None:  # nothing to read the rows back from
             self.rows.update({safe_id(row["id"]): row for _, row in batch})
         self.queue.submit_batch(self._write_subject, batch)

@@ -1,25 +1,15 @@
-"""Anomaly scores and the healthy reference stored with the model, which calibrates them.
+"""The healthy reference stored with the model, which measures the scores that need it and calibrates them all.
 
-``SCORE_LABELS`` is the one vocabulary of anomaly scores (higher = more abnormal), used by the writers, the group
-analysis and the report. Scores computed from one subject alone (``metrics``) come from postprocessing; the scores that
-need the reference come from here:
-
-- ``latent_distance``: the fitted code's distance from healthy fitted codes (``norms.LatentNorm``);
-- ``normative_score`` and ``regional_atrophy``: the input's surface against its restored normal shape, cell by cell of
-  the deviation map, in healthy spreads (``norms.RegionalNorm``): the sum of inward z-scores beyond ``NORMATIVE_Z``,
-  and the mean of the ``REGIONAL_TOP_K`` most inward cells (tissue missing where healthy muscles do not lack it);
-- ``regional_flattening``: the mean of the ``FLATTENING_TOP_K`` sections whose flattening relative to the restored
-  shape (``sections``) is furthest beyond healthy muscles';
-- ``combined``: the mean z-score of ``COMBINED_MEMBERS``.
-
-Every score is then calibrated against the healthy subjects' values (``calibration.ScoreCalibration``). The reference
-is calibrated on healthy subjects fitted like new ones, each measured against the others (leave one out) as a new
-subject is measured against all of them.
+The scores are ``scores.SCORES``; those that need the reference (the latent distance, the regional scores against the
+restored normal shape) are measured here from a subject's fit, ``combined`` is the mean z-score of its members, and
+every score is calibrated against the healthy subjects' values (``calibration.ScoreCalibration``). The reference is
+calibrated on healthy subjects fitted like new ones, each measured against the others (leave one out) as a new subject
+is measured against all of them. ``SCORE_LABELS`` and the scores' constants are re-exported for the readers of the
+scores.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..settings import SettingsError
@@ -28,28 +18,18 @@ from .calibration import ScoreCalibration, decision_threshold
 from .deviation import MAP_BINS
 from .domain import KnownRange
 from .norms import LatentNorm, RegionalNorm
+from .scores import (
+    COMBINED_MEMBERS,
+    FLATTENING_TOP_K,
+    LEGACY_MEMBERS,
+    REGIONAL_TOP_K,
+    SCORE_LABELS,
+    Fitted,
+    named,
+    reference_scores,
+)
 
-SCORE_LABELS = {
-    "recon_score": "1 - Dice",
-    "asd_mm": "ASD",
-    "hd95_mm": "HD95",
-    "extra_fraction": "extra tissue",
-    "missing_fraction": "missing tissue",
-    "inward_depth_mm": "inward depth",
-    "latent_distance": "latent distance",
-    "normative_score": "normative map",
-    "regional_atrophy": "regional atrophy",
-    "regional_flattening": "regional flattening",
-    "combined": "combined",
-    "axis_score": "abnormal axis (labelled cases)",
-}
-LABELLED = ("axis_score",)  # scores that rest on labelled abnormal subjects, calibrated by their own construction
-# Chosen on the tuning seeds of bench/detection_power.py: see the model card.
-COMBINED_MEMBERS = ("regional_atrophy", "regional_flattening")
-LEGACY_MEMBERS = ("recon_score", "latent_distance")  # the combination of references written before 0.3.0
-NORMATIVE_Z = 2.0  # cells of the deviation map further than this many healthy spreads count in the normative score
-REGIONAL_TOP_K = 8  # the cells of the deviation map whose inward z-scores make the regional atrophy score
-FLATTENING_TOP_K = 4  # the sections whose flattening z-scores make the regional flattening score
+__all__ = ["FLATTENING_TOP_K", "REGIONAL_TOP_K", "SCORE_LABELS", "HealthyReference", "check_decision_score"]
 # A cell's healthy spread is floored at this fraction of a voxel: sub-voxel surfaces vary by about 0.15 voxel between
 # healthy subjects, and a floor at a quarter voxel hid the regional signal (bench/detection_power.py).
 MAP_SCALE_FLOOR = 0.1
@@ -95,15 +75,8 @@ class HealthyReference:
         return self.latent, self.deviation, self.flattening, self.axis, self.domain
 
     def reference_scores(self, code, deviation_map=None, flattening=None) -> dict[str, float]:
-        """The scores that need the reference, from a subject's code, deviation map and flattening profile."""
-        out = {"latent_distance": float(self.latent.distance(code)[0])}
-        if deviation_map is not None and self.deviation.ready:
-            inward = np.clip(-self.deviation.z(deviation_map) - NORMATIVE_Z, 0.0, None)
-            out["normative_score"] = float(inward.sum())
-            out["regional_atrophy"] = self.deviation.lowest(deviation_map, REGIONAL_TOP_K)
-        if flattening is not None and self.flattening.ready:
-            out["regional_flattening"] = self.flattening.lowest(flattening, FLATTENING_TOP_K)
-        return out
+        """The scores that need the reference (``scores.SCORES``), from a subject's code, map and profile."""
+        return reference_scores(self, Fitted(code, deviation_map, flattening))
 
     def calibrate_on(self, rows: list[dict], codes, maps, profiles=None) -> None:
         """Calibrate on healthy held-out subjects: their raw score rows, fitted codes, deviation maps and (optional)
@@ -119,7 +92,7 @@ class HealthyReference:
 
     def calibrate(self, rows: list[dict]) -> None:
         """Store the healthy reference subjects' raw scores (each row holds every score but ``combined``)."""
-        self.scores.store(rows, [n for n in SCORE_LABELS if n != "combined" and n not in LABELLED])
+        self.scores.store(rows, named("calibrated"))
         self.domain.store(rows)
         self.members = tuple(n for n in COMBINED_MEMBERS if n in self.scores.healthy)
         healthy = {n: v.numpy() for n, v in self.scores.healthy.items()}
@@ -177,7 +150,7 @@ class HealthyReference:
 
 def check_decision_score(reference: HealthyReference, name: str) -> None:
     """Refuse (one line) a decision score the reference is not calibrated for."""
-    known = sorted(reference.scores.healthy) + (list(LABELLED) if reference.axis.ready else [])
+    known = sorted(reference.scores.healthy) + (list(named("labelled")) if reference.axis.ready else [])
     if name not in known:
         raise SettingsError(f"--decision_score {name}: not a score this model is calibrated for; one of {known}")
 

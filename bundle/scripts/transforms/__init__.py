@@ -1,11 +1,12 @@
 """Dictionary transforms, in the order a subject meets them: loading and checking a labelmap (``loading``), the muscle
 in it and its centre (``muscle``), what is observed of it (``observation``), surface and point sampling
-(``sampling``), decoding and scoring a fitted code (``postprocessing``, ``validation``) and the files written for it
-(``outputs``).
+(``sampling``), decoding and scoring a fitted code (``postprocessing``, ``validation``), judging its scores against the
+healthy reference (``calibrate``) and the files written for it (``outputs``).
 
 Code inside the bundle imports from the modules themselves; these names are for configs and users.
 """
 
+from .calibrate import CalibrateScoresd
 from .loading import CheckLabelmapd, LabelmapError, LoadLabelmapd
 from .muscle import CentreOnMassd, Islandsd, SelectLabeld
 from .observation import ObservationError, Observed
@@ -16,6 +17,7 @@ from .validation import ScoreCalibrationSubjectsd, calibration_dice
 
 __all__ = [
     "AnomalyMapd",
+    "CalibrateScoresd",
     "CentreOnMassd",
     "CheckLabelmapd",
     "CropToSpatialShaped",

@@ -1,9 +1,10 @@
-"""Per-subject postprocessing after a fit: reconstruction on the input's grid and raw scores (``outputs`` writes them).
+"""Per-subject postprocessing after a fit: reconstruction on the input's grid and raw scores (``calibrate`` judges
+them against the healthy reference, ``outputs`` writes them).
 
 These run on decollated items in ``SupervisedEvaluator``'s ``postprocessing``. Each item holds the fit (``pred``,
 a dict from ``LatentFitInferer``), the input mask on its own grid (``label``, padded at the end by the collate
 function until ``CropToSpatialShaped`` restores it) and the centre of mass (``centre``). Scores computed here depend on
-the subject alone; their calibration against the healthy reference happens where the scores are written.
+the subject alone; ``calibrate.CalibrateScoresd`` judges them against the healthy reference next.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from monai.config import KeysCollection
 from monai.data import MetaTensor
 from monai.transforms import MapTransform
 
-from ..data.geometry import crop_around, voxel_spacing
 from ..engines.decoding import decode_coarse_to_fine, decode_dense
 from ..networks.decoder import OccupancyDecoder
 from ..networks.ensemble import inside
-from ..scoring.deviation import SURFACE_SMOOTHING_MM, ShapeFrame, SurfaceDeviation, vertex_deviation
-from ..scoring.metrics import reconstruction_metrics, surface_scores
-from ..scoring.sections import flattening_profile
+from ..scoring.deviation import SURFACE_SMOOTHING_MM
+from ..scoring.subject import score_subject
 
 OBSERVED_KEY = "label_observed"  # the observed voxels of the input's grid, under a partial observation
 
@@ -115,20 +114,9 @@ def observed_region(data: Mapping, key: str = OBSERVED_KEY) -> np.ndarray | None
 
 
 class ScoreSubjectd(MapTransform):
-    """Metrics and raw anomaly scores of one subject as a flat dict under ``output_key`` (one row of scores.csv).
-
-    Besides the overlap and distance metrics, the input's surface is compared with the reconstruction vertex by vertex
-    (``deviation.vertex_deviation``): the surface scores summarise it, and the deviation map (``deviation_map_key``,
-    mean signed deviation per cell of the shape's own frame) is kept for the normative comparison, as is the flattening
-    profile (``profile_key``, ``sections.flattening_profile``: how much flatter than the reconstruction each section
-    along the long axis is).
-
-    The compared surfaces are sub-voxel (smoothed by ``smooth_mm``, see ``deviation``) for full masks. Under a partial
-    observation (``observed_key``) input and reconstruction are compared on the observed voxels only (the input holds
-    nothing else), with the voxels' own surfaces (smoothing would erase a plane one voxel thick); distances are then
-    between the observed parts, whose cut faces coincide.
-    ``observed_fraction`` is the share of the reconstructed muscle that was observed (1 for a full mask; NaN when
-    nothing was reconstructed).
+    """One subject's row of scores.csv under ``output_key``: its identity, the metrics and subject scores of
+    ``scoring.subject.score_subject`` and the fit's diagnostics; its vertex deviations, deviation map and flattening
+    profile under their keys, for the reference scores, the meshes and the calibration.
 
     Args:
         keys: the input mask and the reconstruction, in that order, both on the input's grid.
@@ -138,6 +126,9 @@ class ScoreSubjectd(MapTransform):
         observed_key: the observed voxels of the input's grid (absent: all observed).
         smooth_mm: Gaussian smoothing (standard deviation, mm) of the compared surfaces of full masks.
     """
+
+    IDENTITY = ("group", "healthy", "fold", "role", "input_sha256", "observed_slices_sha256")
+    FIT = ("fit_loss", "fit_prior", "fit_point_dice", "fit_stability", "fit_iterations")
 
     def __init__(
         self,
@@ -160,37 +151,14 @@ class ScoreSubjectd(MapTransform):
         d = dict(data)
         mask_key, recon_key = self.keys
         row: dict = {"id": str(d.get(self.id_key, "")), "image": str(d[mask_key].meta.get("filename_or_obj", ""))}
-        for extra in ("group", "healthy", "fold", "role", "input_sha256", "observed_slices_sha256"):
-            if extra in d:
-                row[extra] = d[extra]
-        for extra in ("islands", "island_volume_ml"):
-            if extra in d:
-                row[extra] = float(torch.as_tensor(d[extra]))
+        row.update({key: d[key] for key in self.IDENTITY if key in d})
+        row.update({key: float(torch.as_tensor(d[key])) for key in ("islands", "island_volume_ml") if key in d})
         mask = np.asarray(torch.as_tensor(d[mask_key])[0].cpu(), dtype=bool)
         recon = np.asarray(torch.as_tensor(d[recon_key])[0].cpu(), dtype=bool)
-        whole = recon  # the shape's own frame is that of the whole reconstruction, seen or not
-        region = observed_region(d, self.observed_key)
-        row["observed_fraction"] = 1.0
-        if region is not None:
-            row["observed_fraction"] = float((recon & region).sum() / recon.sum()) if recon.any() else float("nan")
-            mask, recon = mask & region, recon & region
-        # every measurement below is in world coordinates: made on the box around both shapes, wide enough for the
-        # distance transforms and the smoothing, it is the same as on the whole grid and much cheaper on a large one
-        margin = 2 + int(np.ceil(4 * self.smooth_mm / voxel_spacing(d[mask_key].affine).min()))
-        (mask, recon, whole), affine = crop_around([mask, recon, whole], d[mask_key].affine, margin)
-        metrics = reconstruction_metrics(mask, recon, affine)
-        row.update(metrics)
-        row["recon_score"] = 1.0 - metrics["dice"]
-        smooth_mm = self.smooth_mm if region is None else 0.0
-        surface, deviation = vertex_deviation(mask, recon, affine, smooth_mm=smooth_mm)
-        row.update(surface_scores(deviation))
-        frame = ShapeFrame.of_mask(whole if whole.any() else mask, affine)
-        d[self.deviation_key] = SurfaceDeviation(surface, deviation, frame)
-        d[self.deviation_map_key] = d[self.deviation_key].map()
-        d[self.profile_key] = flattening_profile(mask, recon, affine, frame)
-        fit = d[self.pred_key]
-        for name in ("fit_loss", "fit_prior", "fit_point_dice", "fit_stability", "fit_iterations"):
-            if name in fit:
-                row[name] = float(fit[name])
+        measured = score_subject(mask, recon, d[mask_key].affine, observed_region(d, self.observed_key), self.smooth_mm)
+        row.update(measured.row)
+        d[self.deviation_key], d[self.deviation_map_key] = measured.deviation, measured.deviation_map
+        d[self.profile_key] = measured.flattening_profile
+        row.update({name: float(d[self.pred_key][name]) for name in self.FIT if name in d[self.pred_key]})
         d[self.output_key] = row
         return d
