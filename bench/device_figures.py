@@ -1,4 +1,4 @@
-"""Issue 25's accelerator figures in one run: the script a session lent a GPU runs once (15 minutes of device in all).
+"""The accelerator figures in one run: the script a session lent a GPU runs once (15 minutes of device in all).
 
 Every figure is measured with the bundle's own configs (``scripts.study.workflows.run_workflow``), MLflow off
 (``mlflow_tracking false``: the device has no MLflow), on ``--device``:
@@ -8,8 +8,10 @@ Every figure is measured with the bundle's own configs (``scripts.study.workflow
 - ``demo``: the shipped model on the 26 demo test subjects with every output, at the config's fit batch and at
   ``--fit_batch_size``: seconds per subject of the evaluator;
 - ``many``: ``--subjects`` subjects drawn by the demo's generator, every output and scores only, at
-  ``--fit_batch_size`` with ``--writer_threads`` and ``--prefetch_subjects``: subjects per second of the evaluator (the
-  targets: 20 and 50 per second); and the largest Dice difference between the two fit batches of ``demo``.
+  ``--fit_batch_size`` with ``--prefetch_subjects``, scored and written by each of ``--scoring_workers`` processes
+  (``handlers.scoring_pool``): subjects per second of the evaluator (the targets: 20 and 50 per second) and the
+  device's mean use while it ran (``torch.cuda.utilization``, where NVML answers); and the largest Dice difference
+  between the two fit batches of ``demo``.
 
 Try it on the CPU first (small): ``.venv/bin/python bench/device_figures.py --device cpu --epochs 2 --subjects 15``.
 On the device the bundle's other packages travel as wheels (15 MB, all pure Python; everything they need is already
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import threading
 from pathlib import Path
 
 from common import RESULTS, demo_cohort, machine_facts, write_result
@@ -51,6 +54,35 @@ def timed_inference(out: Path, dataset: Path, **overrides) -> tuple[float, int]:
     return seconds["evaluator"], len(dice_of(out))
 
 
+class DeviceUse:
+    """The device's mean use (percent) while the block runs, sampled every second; None where NVML does not answer."""
+
+    def __init__(self, device: str) -> None:
+        self.device, self.samples, self.mean = device, [], None
+        self.stop = threading.Event()
+
+    def _sample(self) -> None:
+        import torch
+
+        while not self.stop.wait(1.0):
+            try:
+                self.samples.append(float(torch.cuda.utilization(self.device)))
+            except Exception:  # no NVML (pynvml) or no CUDA device: nothing to report
+                return
+
+    def __enter__(self) -> DeviceUse:
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        if self.device.startswith("cuda"):
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        self.mean = sum(self.samples) / len(self.samples) if self.samples else None
+
+
 def dice_of(folder: Path) -> dict[str, float]:
     return {s["id"]: s["dice"] for s in json.loads(Path(scores_document(folder)).read_text())["subjects"]}
 
@@ -61,7 +93,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--subjects", type=int, default=100)
     parser.add_argument("--fit_batch_size", type=int, default=64)
-    parser.add_argument("--writer_threads", type=int, default=4)
+    parser.add_argument("--scoring_workers", default="1,4,8,16", help="scoring processes of each 'many' row")
     parser.add_argument("--prefetch_subjects", type=int, default=64)
     parser.add_argument("--work_dir", type=Path, default=RESULTS / "device_figures")
     parser.add_argument("--output", type=Path, default=None, help="a folder for the JSON (the device's $OUT)")
@@ -98,16 +130,16 @@ def main() -> None:
         print(f"{name}: {figures[f'{name}_s_per_subject']:.3f} s per subject ({subjects} subjects)", flush=True)
 
     many = generated_cohort(args.work_dir, args.subjects)
-    pipeline = {
-        "fit_batch_size": args.fit_batch_size,
-        "writer_threads": args.writer_threads,
-        "prefetch_subjects": args.prefetch_subjects,
-    }
+    pipeline = {"fit_batch_size": args.fit_batch_size, "prefetch_subjects": args.prefetch_subjects}
     scores_only = {"save_overlays": False, "save_meshes": False, "save_summary_page": False}
-    for name, outputs in (("many_every_output", {}), ("many_scores_only", scores_only)):
-        seconds, subjects = timed_inference(args.work_dir / name, many, **shipped, **pipeline, **outputs)
-        figures[f"{name}_subjects_per_s"] = subjects / seconds
-        print(f"{name}: {figures[f'{name}_subjects_per_s']:.2f} subjects per second", flush=True)
+    for workers in (int(w) for w in args.scoring_workers.split(",")):
+        for name, outputs in ((f"many_every_output_w{workers}", {}), (f"many_scores_only_w{workers}", scores_only)):
+            with DeviceUse(args.device) as use:
+                seconds, subjects = timed_inference(
+                    args.work_dir / name, many, **shipped, **pipeline, **outputs, scoring_workers=workers
+                )
+            figures[f"{name}_subjects_per_s"], figures[f"{name}_device_use_pct"] = subjects / seconds, use.mean
+            print(f"{name}: {subjects / seconds:.2f} subjects per second, device use {use.mean}", flush=True)
     first, second = dice_of(args.work_dir / "demo_config_batch"), dice_of(args.work_dir / "demo")
     figures["demo_dice_abs_difference_max_between_batches"] = max(abs(first[i] - second[i]) for i in first)
     output = None if args.output is None else args.output / "device_figures.json"

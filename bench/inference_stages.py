@@ -16,10 +16,10 @@ recomputes its own deviations: they are the page's):
   the summary page (``RunTables.write``), of which the page alone (``write_summary_page``);
 - other: the rest of the evaluator's run (collation, handlers, logging).
 
-Files are written on the engine's thread (``writer_threads 0``): cProfile sees only the thread it was started on, and
-with the default background writer the overlays and meshes would count as nothing. The profiler slows Python-heavy
-stages more than the numerical ones: compare stages within a run, and take the
-evaluator's seconds per subject without the profiler from ``inference_speed.py``.
+Files are scored and written on the engine's thread (``scoring_workers 0``, ``writer_threads 0``): cProfile sees only
+the thread it was started on, and with scoring processes or a background writer the scoring, overlays and meshes would
+count as nothing. The profiler slows Python-heavy stages more than the numerical ones: compare stages within a run,
+and take the evaluator's seconds per subject without the profiler from ``inference_speed.py``.
 
     .venv/bin/python bench/inference_stages.py [--generate 500] [--device cuda:0] [--scores_only]
 """
@@ -126,7 +126,7 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     overrides = {"dataset_dir": str(dataset), "output_dir": str(out), "tracking_uri": "", "device": args.device}
     overrides["ckpt_path"] = model_file(BUNDLE / "models")
-    overrides["writer_threads"] = 0  # every stage on the profiled thread (see the module docstring)
+    overrides["writer_threads"] = overrides["scoring_workers"] = 0  # every stage on the profiled thread (docstring)
     if args.fit_batch_size:
         overrides["fit_batch_size"] = args.fit_batch_size
     if args.scores_only:

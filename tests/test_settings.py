@@ -220,10 +220,12 @@ def test_training_validation_and_inference_share_one_chain():
         "fitter",
         "fit_inferer",
         "fit_prepare_batch",
-        "scoring_postprocessing",
+        "decoding_postprocessing",
+        "subject_scoring",
     ):
         assert inference.get(name) == train.get(name), name
+    assert train.get("scoring_postprocessing") == "$@decoding_postprocessing + @subject_scoring"
     assert train.get("validate#preprocessing") == "@scoring_preprocessing" == inference.get("preprocessing")
     assert train.get("validate#inferer") == "@fit_inferer" == inference.get("inferer")
     evaluate = bundle_config("inference.json", "evaluate.json")
-    assert evaluate.get("postprocessing") == inference.get("postprocessing")
+    assert evaluate.get("scoring_pool") == inference.get("scoring_pool")

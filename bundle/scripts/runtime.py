@@ -7,6 +7,7 @@ about, out of their logs, and refuses overrides that nothing would read.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -37,3 +38,9 @@ def share_process_group() -> None:
 def interactive() -> bool:
     """Whether progress bars can redraw in place: standard error is a terminal, not a log file or a pipe."""
     return sys.stderr.isatty()
+
+
+def default_workers(most: int = 16) -> int:
+    """Worker processes by default: one per core this process may use, at most ``most``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(most, cores))

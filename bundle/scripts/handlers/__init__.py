@@ -1,7 +1,7 @@
 """Ignite handlers: checkpoints that survive a killed run and the best model (``checkpoints``), training's loss,
 progress, curves and final validation (``training``), the healthy reference calibrated at the end of training
-(``reference``), and the scores a run writes per subject (``writers``) and as tables, group summaries and a page
-(``run_tables``).
+(``reference``), each subject scored and written in worker processes (``scoring_pool``), and the scores a run writes
+per subject (``writers``, ``subject_writer``) and as tables, group summaries and a page (``run_tables``).
 
 Code inside the bundle imports from the modules themselves; these names are for configs and users.
 """
@@ -10,6 +10,8 @@ from .checkpoints import BestModelSaver, ResumableCheckpoint, SafeCheckpointLoad
 from .reference import HealthyReferenceHandler
 from .run_tables import RunTables
 from .saving import AtomicDiskSaver
+from .scoring_pool import ScoringPool
+from .subject_writer import SubjectWriter
 from .training import (
     AutoDecoderLossHandler,
     EpochProgressBar,
@@ -32,6 +34,8 @@ __all__ = [
     "MeanOf",
     "RunTables",
     "ScoresWriter",
+    "ScoringPool",
+    "SubjectWriter",
     "SubjectProgressBar",
     "TrainingCurvesHandler",
 ]

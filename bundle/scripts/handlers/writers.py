@@ -5,21 +5,21 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-import torch
 from ignite.engine import Engine, Events
 
 from ..data.datasets import SubjectDataset
-from ..data.files import atomic_path, remove_stale_temporaries, write_json
+from ..data.files import remove_stale_temporaries
 from ..layout import SubjectFiles, figures_dir, safe_id
 from ..records import RunRecord
 from ..scoring.reference import HealthyReference
 from ..settings import ModelSettings
-from ..visualize import figures, meshes
 from .run_tables import RunTables
+from .subject_writer import SubjectWriter
 from .writing_queue import WritingQueue
 
 logger = logging.getLogger(__name__)
+
+WRITTEN = "written"  # an item whose files a scoring process has written already (``scoring_pool``)
 
 
 class ScoresWriter:
@@ -88,33 +88,18 @@ class ScoresWriter:
         for folder in (self.output_dir, figure_dir):
             remove_stale_temporaries(folder)
 
+    def subject_writer(self) -> SubjectWriter:
+        """What writes one subject's files, on this handler's threads or in a scoring process (``ScoringPool``)."""
+        norm = self.reference.deviation if self.reference is not None else None
+        return SubjectWriter(self.files, self.overlays, self.meshes, norm, self.record)
+
     def iteration_completed(self, engine: Engine) -> None:
         batch = [(item, item[self.scores_key]) for item in engine.state.output]
         if self.dataset is None:  # nothing to read the rows back from
             self.rows.update({safe_id(row["id"]): row for _, row in batch})
-        self.queue.submit_batch(self._write_subject, batch)
-
-    def _write_subject(self, item: dict, row: dict) -> None:
-        """A subject's code, overlay and meshes, then its scores (the mark that it is complete)."""
-        subject = safe_id(row["id"])
-        code = item["pred"]["code"].detach().cpu().numpy().astype(np.float32)
-        with atomic_path(self.files.code(subject)) as tmp, open(tmp, "wb") as stream:
-            np.save(stream, code)
-        if self.overlays and "recon" in item:
-            label = item["label"]
-            figures.overlay(
-                np.asarray(torch.as_tensor(label)[0]),
-                np.asarray(torch.as_tensor(item["recon"])[0]),
-                label.affine,
-                f"{subject}: Dice {row['dice']:.3f}, {row['decision']}",
-                self.files.overlay(subject),
-            )
-        if self.meshes and "deviation" in item:
-            norm = self.reference.deviation if self.reference is not None else None
-            meshes.write_subject_meshes(self.files, subject, item["deviation"], item["recon"], norm)
-        made_by = {"made_by": self.record.subject(row)} if self.record is not None else {}
-        write_json({**row, **made_by}, self.files.scores(subject))
-        logger.info("%s: Dice %.4f, HD95 %.2f mm, %s", subject, row["dice"], row["hd95_mm"], row["decision"])
+        unwritten = [(item, row) for item, row in batch if not item.get(WRITTEN)]  # a scoring process wrote the rest
+        if unwritten:
+            self.queue.submit_batch(self.subject_writer(), unwritten)
 
     def completed(self, engine: Engine) -> None:
         self.queue.drain()

@@ -59,6 +59,7 @@ OPTION_TYPES: dict[str, str] = {
     "save_summary_page": "bool",
     "skip_invalid": "bool",
     "group_report": "bool",
+    "scoring_workers": "int",
 }
 EXPECTED = {
     "bool": "true or false",
