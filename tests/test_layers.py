@@ -9,7 +9,18 @@ from conftest import BUNDLE_ROOT
 ROOT = BUNDLE_ROOT / "scripts"
 # lowest first; a module may import its own layer and those below
 LAYERS = (
-    {"errors", "layout", "settings", "records", "checkpoints", "tracking", "runtime", "precision", "overrides"},
+    {
+        "errors",
+        "layout",
+        "configs",
+        "settings",
+        "records",
+        "checkpoints",
+        "tracking",
+        "runtime",
+        "precision",
+        "overrides",
+    },
     {"data"},
     {"scoring", "networks"},
     {"engines"},

@@ -81,6 +81,8 @@ def test_mlflow_tracking_false_turns_off_every_mlflow_handler_of_training_and_in
         parser = bundle_config(config, **overrides)
         for handlers in lists:
             for index, handler in enumerate(parser.get(handlers)):
+                if isinstance(handler, str):  # a reference to a component declared at the top level
+                    handler = parser.get(handler.removeprefix("@"))
                 if handler.get("_target_") == "MLFlowHandler":
                     found += 1
                     assert parser.get_parsed_content(f"{handlers}#{index}#_disabled_") is disabled, (config, index)

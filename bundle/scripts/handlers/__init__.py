@@ -15,6 +15,7 @@ from .subject_writer import SubjectWriter
 from .training import (
     AutoDecoderLossHandler,
     EpochProgressBar,
+    EveryEpochs,
     FinalValidationHandler,
     MeanOf,
     SubjectProgressBar,
@@ -29,6 +30,7 @@ __all__ = [
     "SafeCheckpointLoader",
     "AutoDecoderLossHandler",
     "EpochProgressBar",
+    "EveryEpochs",
     "FinalValidationHandler",
     "HealthyReferenceHandler",
     "MeanOf",

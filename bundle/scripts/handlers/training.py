@@ -169,3 +169,17 @@ class MeanOf(Metric):
     @sync_all_reduce("_total", "_count")
     def compute(self) -> float:
         return float(self._total / self._count) if int(self._count) else float("nan")
+
+
+class EveryEpochs:
+    """``StatsHandler``'s ``epoch_log``: log every ``interval``-th epoch only.
+
+    Args:
+        interval: epochs between two log lines (at least 1).
+    """
+
+    def __init__(self, interval: int) -> None:
+        self.interval = max(1, int(interval))
+
+    def __call__(self, engine, epoch: int) -> bool:
+        return epoch % self.interval == 0

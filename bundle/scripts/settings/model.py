@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 
-from ..layout import METADATA_FILE, config_file
+from ..configs import bundle_version
 from .vocabulary import MODEL_SETTINGS, SettingsError, migrated, plain, same
-
-
-def bundle_version() -> str:
-    try:
-        return str(json.loads(Path(config_file(METADATA_FILE)).read_text())["version"])
-    except (OSError, ValueError, KeyError):
-        return "unknown"
 
 
 class ModelSettings:

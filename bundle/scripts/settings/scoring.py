@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from pathlib import Path
 
-from ..layout import config_file
 from .model import ModelSettings
 from .vocabulary import CALIBRATED, CALIBRATION, FIT, INPUT, MODEL_SETTINGS, OBSERVATION, SettingsError, plain, same
 
@@ -17,8 +15,9 @@ logger = logging.getLogger(__name__)
 def training_defaults() -> dict:
     """The model settings ``configs/train.json`` declares: what a checkpoint without settings was trained with,
     unless the user says otherwise."""
-    config = json.loads(Path(config_file("train.json")).read_text())
-    return {name: config[name] for name in MODEL_SETTINGS if name in config}
+    from ..configs import training_defaults as declared
+
+    return declared(MODEL_SETTINGS)
 
 
 def settings_for_scoring(

@@ -135,5 +135,10 @@ def coerce(name: str, value, kind: str | None = None):
 
 
 def typed(**values) -> dict:
-    """Every value read as its setting's declared type: what the configs' ``settings`` and ``switches`` hold."""
+    """Every value read as its setting's declared type: what the configs' ``settings`` and ``switches`` hold.
+
+    Args:
+        values: setting or option ids (``TYPES``, ``OPTION_TYPES``) and the values the command line or config gave;
+            an id with no declared type is refused in one line, as is a value that is not of its id's type.
+    """
     return {name: coerce(name, value) for name, value in values.items()}

@@ -13,7 +13,7 @@ CONFIGS = ("train.json", "inference.json", "evaluate.json", "calibrate.json")
 
 def config_ids() -> set[str]:
     """Every id the bundle's configs declare (nested ones as ``a#b``): what a study override may name."""
-    from ..overrides import declared_ids
+    from ..configs import declared_ids
 
     return declared_ids([config_file(name) for name in CONFIGS])
 
@@ -62,9 +62,6 @@ def run_workflow(configs: list[str], workflow_type: str, timed: Sequence[str] = 
 
 def config_ids_of(names: list[str]) -> set[str]:
     """The top-level ids of ``names``: which study overrides a workflow of those configs takes."""
-    from monai.bundle import ConfigParser
+    from ..configs import top_level_ids
 
-    ids: set[str] = set()
-    for name in names:
-        ids |= set(ConfigParser.load_config_file(config_file(name)))
-    return ids
+    return top_level_ids(names)

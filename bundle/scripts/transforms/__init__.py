@@ -13,7 +13,7 @@ from .observation import ObservationError, Observed
 from .outputs import AnomalyMapd, SaveLabelmapd
 from .postprocessing import CropToSpatialShaped, DecodeLatentd, ScoreSubjectd
 from .sampling import FindSurfaced, SamplePointsd
-from .validation import ScoreCalibrationSubjectsd, calibration_dice
+from .validation import ScoreCalibrationSubjectsd, calibration_dice, subject_dice
 
 __all__ = [
     "AnomalyMapd",
@@ -34,4 +34,5 @@ __all__ = [
     "ScoreSubjectd",
     "SelectLabeld",
     "calibration_dice",
+    "subject_dice",
 ]

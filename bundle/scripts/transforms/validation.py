@@ -43,3 +43,8 @@ def calibration_dice(output: list[dict]) -> torch.Tensor:
     """The Dice of each calibration subject of a validation batch (axis subjects have none), as one tensor: Ignite
     would take a list of numbers, empty when a batch holds axis subjects only, for a pair of outputs."""
     return torch.tensor([item["scores"]["dice"] for item in output if "dice" in item["scores"]], dtype=torch.float64)
+
+
+def subject_dice(output: list[dict]) -> torch.Tensor:
+    """The Dice of each subject of an inference batch, as one tensor (the run's key metric)."""
+    return torch.tensor([item["scores"]["dice"] for item in output], dtype=torch.float64)
