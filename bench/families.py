@@ -45,7 +45,7 @@ def family_tables(work: Path, condition: str, seed: int, families: tuple[str, ..
     run_dir = work / "runs" / f"{condition}_seed{seed}"
     train_member(dataset, run_dir, 0)
     model = run_dir / "member0" / "models" / "model.pt"
-    inr = scored(dataset, model, run_dir / "scores", ("train", "val", "test", "labelled"))
+    inr = scored(dataset, model, run_dir / "scores", ("train", "val", "test", "labelled"), families)
     table = (
         inr[inr["role"] == "test"]
         .drop(columns=["code"])

@@ -78,11 +78,14 @@ def family_cohort(folder: Path, seed: int, generator: dict, families: tuple[str,
     return folder
 
 
-def subjects_of(dataset: Path, role: str) -> list[dict]:
+def subjects_of(dataset: Path, role: str, families: tuple[str, ...] | None = None) -> list[dict]:
+    """The benchmark's subjects of ``role``; with ``families``, the healthy ones and those of these families only (a
+    benchmark drawn with more families is reported on fewer without scoring the others)."""
     from scripts.layout import cohort_datalist
 
     subjects = json.loads(Path(cohort_datalist(dataset)).read_text())["subjects"]
-    return [dict(s, image=str(dataset / s["image"])) for s in subjects if s["role"] == role]
+    kept = [s for s in subjects if s["role"] == role and (families is None or s["disease"] in ("", *families))]
+    return [dict(s, image=str(dataset / s["image"])) for s in kept]
 
 
 def score_part(model: Path, out: Path, items: list[dict]) -> pd.DataFrame:
@@ -107,9 +110,10 @@ def score_part(model: Path, out: Path, items: list[dict]) -> pd.DataFrame:
     return table
 
 
-def scored(dataset: Path, model: Path, out: Path, roles: tuple[str, ...]) -> pd.DataFrame:
-    """Every subject of ``roles`` scored by ``model``, part by part (``score_part``), in one table with its role."""
-    items = [dict(item, role=role) for role in roles for item in subjects_of(dataset, role)]
+def scored(dataset: Path, model: Path, out: Path, roles: tuple[str, ...], families: tuple[str, ...]) -> pd.DataFrame:
+    """Every subject of ``roles`` (healthy or of ``families``) scored by ``model``, part by part (``score_part``), in
+    one table with its role."""
+    items = [dict(item, role=role) for role in roles for item in subjects_of(dataset, role, families)]
     tables = []
     for part in dict.fromkeys(item["id"].rsplit("_", 2)[0] for item in items):
         members = [item for item in items if item["id"].rsplit("_", 2)[0] == part]
@@ -130,13 +134,13 @@ def baselines(dataset: Path, cache: Path, families: tuple[str, ...]) -> pd.DataF
     from scripts.study.twins import coefficient_axis, fields_of, ssm_axis_score
 
     aligned: dict = {}
-    healthy, test = subjects_of(dataset, "train") + subjects_of(dataset, "val"), subjects_of(dataset, "test")
+    healthy, test = subjects_of(dataset, "train") + subjects_of(dataset, "val"), subjects_of(dataset, "test", families)
     table = pd.DataFrame(score_fold(healthy, test, aligned=aligned))
     user = [aligned[item["image"]].subject for item in healthy]
     tested = [aligned[item["image"]].subject for item in test]
     model = ShapeModel().fit(fields_of(user))  # the shape model score_fold's twins use
     for family in families:
-        cases = [aligned_mask(s["image"]).subject for s in subjects_of(dataset, "labelled") if s["disease"] == family]
+        cases = [aligned_mask(s["image"]).subject for s in subjects_of(dataset, "labelled", (family,))]
         table[f"ssm_axis_score_{family}"] = ssm_axis_score(coefficient_axis(model, user, cases), model, tested)
     table.to_csv(cache, index=False)
     return table
