@@ -18,6 +18,7 @@ CPU cores one condition and seed takes about 40 minutes (training 3, fitting 800
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from common import RESULTS, machine_facts, write_result
@@ -63,6 +64,28 @@ def family_tables(work: Path, condition: str, seed: int, families: tuple[str, ..
     return tables
 
 
+def card_summary(figures: dict) -> dict:
+    """The figures the model card quotes, per run and family: the decision score, the two regional scores and their
+    twins, the best INR-free score with the paired test against it, the abnormal axis against its twin; and the
+    decision score chosen leaving each family out."""
+    keep = ("combined_z", "regional_flattening_z", "regional_atrophy_z", "twin_flattening", "twin_ssm_atrophy")
+    keep += ("twin_combined", "sdf_mahalanobis", "axis_score", "ssm_axis_score")
+    runs = {}
+    for key, result in figures["results"].items():
+        runs[key] = {"role": result["role"]}
+        for family in figures["families"]:
+            found = result[family]
+            versus = found["versus"]
+            runs[key][family] = {
+                "auc": {name: round(found["scores"][name], 3) for name in keep if name in found["scores"]},
+                "combined_ci": [round(found["intervals"]["combined_z"][k], 3) for k in ("ci_low", "ci_high")],
+                "combined_vs_best_inr_free": versus["combined_vs_best_inr_free"],
+                "axis_vs_ssm_axis": versus["axis_vs_ssm_axis"],
+            }
+    keys = ("bundle_version", "conditions", "seeds", "families", "decision_choice")
+    return {"benchmark": "families", **{k: figures[k] for k in keys}, "results": runs}
+
+
 def main() -> None:
     from scripts.synthetic.shape import DISEASES
 
@@ -74,6 +97,7 @@ def main() -> None:
     parser.add_argument("--families", default=",".join(DISEASES))
     parser.add_argument("--work_dir", type=Path, default=RESULTS / "families")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--summary", type=Path, default=None, help="also write the card's figures here (small JSON)")
     args = parser.parse_args()
     facts = machine_facts()
     families = tuple(f for f in args.families.split(",") if f)
@@ -100,6 +124,8 @@ def main() -> None:
         "decision_choice": choices,
     }
     write_result("families", figures, facts, args.output)
+    if args.summary:
+        args.summary.write_text(json.dumps(card_summary(figures), indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,11 @@ def interactive() -> bool:
 
 
 def default_workers(most: int = 16) -> int:
-    """Worker processes by default: one per core this process may use, at most ``most``."""
+    """Worker processes by default: one per core this process may use, at most ``most``; none (the engine's own
+    thread) on one core, where a second process only adds its start. ``OMP_NUM_THREADS``, where set (a scheduler's
+    share, parallel test workers), bounds the cores this process may use."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(most, cores))
+    share = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if share.isdigit() and int(share) > 0:
+        cores = min(cores, int(share))
+    return 0 if cores <= 1 else min(most, cores)

@@ -56,3 +56,13 @@ def test_an_error_in_a_worker_ends_the_run_with_its_own_line(tiny_model, tiny_co
 def test_a_negative_number_of_workers_is_refused():
     with pytest.raises(ValueError, match="scoring_workers: -1 must be 0"):
         ScoringPool(lambda d: d, lambda d: d, workers=-1)
+
+
+@pytest.mark.parametrize("share, cores, expected", [("", 2, 2), ("1", 2, 0), ("", 1, 0), ("4", 16, 4), ("x", 3, 3)])
+def test_workers_by_default_one_per_core_this_process_may_use(monkeypatch, share, cores, expected):
+    """A process limited to one core (by its affinity or its share of threads) scores on the engine's thread."""
+    from scripts import runtime
+
+    monkeypatch.setenv("OMP_NUM_THREADS", share)
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda _: set(range(cores)))
+    assert runtime.default_workers() == expected
