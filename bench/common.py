@@ -91,6 +91,22 @@ def demo_cohort(dataset_dir: Path | None = None) -> Path:
     return folder
 
 
+def demo_test_files(count: int) -> list[str]:
+    """The first ``count`` of the demo cohort's fold 0 test subjects' files (the cohort generated on first use)."""
+    from scripts.layout import cohort_datalist
+
+    cohort = demo_cohort()
+    datalist = json.loads(Path(cohort_datalist(cohort)).read_text())
+    images = {s["id"]: str(cohort / s["image"]) for s in datalist["subjects"]}
+    return [images[i] for i in datalist["folds"][0]["test"][:count]]
+
+
+def write_one_fold_datalist(path: Path, name: str, generator: dict, subjects: list[dict], split: dict) -> None:
+    """A benchmark cohort's datalist: one fold (``split``: train, val, test ids), label 1."""
+    datalist = {"name": name, "generator": generator, "label": 1, "num_folds": 1, "subjects": subjects}
+    path.write_text(json.dumps({**datalist, "folds": [split]}, indent=1))
+
+
 def synchronize(device) -> None:
     """Wait for work queued on a GPU, so that a clock read next measures it (nothing to wait for on a CPU)."""
     import torch

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from common import write_one_fold_datalist
 
 TEST_SEED_OFFSET, LABELLED_SEED_OFFSET = 1000, 2000
 USER = {"n_young": 24, "n_older": 24, "n_sarcopenic": 0}
@@ -66,15 +67,8 @@ def family_cohort(folder: Path, seed: int, generator: dict, families: tuple[str,
         drawn = _draw(folder / f"labelled_{family}", labelled_seed, cases, generator, family)
         for subject in (s for s in drawn if not s["healthy"]):
             add(f"labelled_{family}", subject, "labelled", family)
-    datalist = {
-        "name": f"disease-family benchmark, seed {seed}",
-        "generator": {"seed": seed, "test_seed": test_seed, "labelled_seed": labelled_seed, **generator},
-        "label": 1,
-        "num_folds": 1,
-        "subjects": subjects,
-        "folds": [split],
-    }
-    datalist_path.write_text(json.dumps(datalist, indent=1))
+    drawn_with = {"seed": seed, "test_seed": test_seed, "labelled_seed": labelled_seed, **generator}
+    write_one_fold_datalist(datalist_path, f"disease-family benchmark, seed {seed}", drawn_with, subjects, split)
     return folder
 
 

@@ -33,9 +33,9 @@ import sys
 import time
 from pathlib import Path
 
-from common import BUNDLE, RESULTS, bundle_config, demo_cohort, machine_facts, stopwatch, write_result
+from common import BUNDLE, RESULTS, bundle_config, demo_test_files, machine_facts, stopwatch, write_result
 
-from scripts.layout import cohort_datalist, scores_document
+from scripts.layout import scores_document
 
 FINISHED = re.compile(r"SupervisedEvaluator - INFO - Engine run finished\. Time taken: (\d+):(\d+):([\d.]+)")
 
@@ -106,10 +106,7 @@ def main() -> None:
     parser.add_argument("--iterations_factor", type=int, default=10)
     args = parser.parse_args()
     facts = machine_facts()
-    cohort = demo_cohort()
-    datalist = json.loads(Path(cohort_datalist(cohort)).read_text())
-    images = {s["id"]: str(cohort / s["image"]) for s in datalist["subjects"]}
-    files = [images[i] for i in datalist["folds"][0]["test"][: args.subjects]]
+    files = demo_test_files(args.subjects)
     work = RESULTS / "inference_speed"
     batch = bundle_config("inference")["fit_batch_size"]
 

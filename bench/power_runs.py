@@ -18,6 +18,8 @@ import json
 import time
 from pathlib import Path
 
+from common import write_one_fold_datalist
+
 QUIET = {"save_overlays": False, "save_meshes": False, "save_summary_page": False, "group_report": False}
 TEST_SEED_OFFSET = 1000
 USER_COUNTS = {"n_young": 24, "n_older": 24, "n_sarcopenic": 0}
@@ -47,15 +49,8 @@ def benchmark_cohort(folder: Path, seed: int, generator: dict) -> Path:
             else:
                 validating = int(subject["id"].split("_")[-1]) < VALIDATION_PER_GROUP
                 split["val" if validating else "train"].append(entry["id"])
-    datalist = {
-        "name": f"detection benchmark cohort, seed {seed}",
-        "generator": {"seed": seed, "test_seed": seed + TEST_SEED_OFFSET, **generator},
-        "label": 1,
-        "num_folds": 1,
-        "subjects": subjects,
-        "folds": [split],
-    }
-    datalist_path.write_text(json.dumps(datalist, indent=1))
+    drawn_with = {"seed": seed, "test_seed": seed + TEST_SEED_OFFSET, **generator}
+    write_one_fold_datalist(datalist_path, f"detection benchmark cohort, seed {seed}", drawn_with, subjects, split)
     return folder
 
 

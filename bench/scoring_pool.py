@@ -16,10 +16,10 @@ import json
 import statistics
 from pathlib import Path
 
-from common import RESULTS, demo_cohort, machine_facts, write_result
+from common import RESULTS, demo_test_files, machine_facts, write_result
 from inference_speed import run_inference
 
-from scripts.layout import cohort_datalist, scores_document
+from scripts.layout import scores_document
 
 OUTPUTS = {"every_output": {}, "scores_only": {"save_overlays": "false", "save_meshes": "false"}}
 
@@ -31,10 +31,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     facts = machine_facts()
-    cohort = demo_cohort()
-    datalist = json.loads(Path(cohort_datalist(cohort)).read_text())
-    images = {s["id"]: str(cohort / s["image"]) for s in datalist["subjects"]}
-    files = [images[i] for i in datalist["folds"][0]["test"][: args.subjects]]
+    files = demo_test_files(args.subjects)
     work = RESULTS / "scoring_pool"
     figures: dict = {"subjects": len(files), "workers": args.workers}
     for name, outputs in OUTPUTS.items():
