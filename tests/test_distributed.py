@@ -93,8 +93,7 @@ def _assert_same_tables(a, b):
 
 @pytest.mark.parametrize(
     "single, distributed, scores",
-    [
-        ("configs/inference.json", "['configs/inference.json','configs/multi_gpu_inference.json']", "scores.json"),
+    [  # inference.json's two processes: test_a_killed_run_is_completed_by_a_rerun, against one process too
         (
             "['configs/inference.json','configs/evaluate.json']",
             "['configs/inference.json','configs/evaluate.json','configs/multi_gpu_evaluate.json']",
@@ -128,7 +127,8 @@ def test_two_processes_score_like_one(tiny_model, tiny_cohort, tmp_path, single,
 
 
 def test_a_killed_run_is_completed_by_a_rerun(tiny_model, tiny_cohort, tmp_path):
-    """Kill both ranks mid-run: the re-run scores only the subjects whose outputs are missing."""
+    """Kill both ranks mid-run: the re-run scores only the subjects whose outputs are missing, and rank 0 merges one
+    table equal to a single process's."""
     args = {**SCORING, "dataset_dir": str(tiny_cohort), "ckpt_path": str(tiny_model / "models" / "model.pt")}
     args.update(output_dir=str(tmp_path / "two"), fit_batch_size="1")
     config = "['configs/inference.json','configs/multi_gpu_inference.json']"
@@ -162,3 +162,6 @@ def test_a_killed_run_is_completed_by_a_rerun(tiny_model, tiny_cohort, tmp_path)
     )
     assert one.returncode == 0, one.stderr[-3000:]
     _assert_same_tables(tmp_path / "one" / "scores.json", tmp_path / "two" / "scores.json")
+    assert json.loads((tmp_path / "two" / "scores.json").read_text())["summary"]["subjects"] == total
+    tables = [p for p in (tmp_path / "two").rglob("scores.csv") if "mlruns" not in p.parts]
+    assert len(tables) == 1  # one shared table, written by rank 0 only

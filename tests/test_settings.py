@@ -32,7 +32,7 @@ CUSTOM = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def custom_model(tmp_path_factory):
     """A tiny model of label 2 in a multi-label cohort, trained with non-default frame and architecture."""
     root = tmp_path_factory.mktemp("custom")

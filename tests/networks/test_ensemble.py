@@ -35,7 +35,7 @@ def test_an_ensemble_decodes_each_member_with_its_part_of_the_code_and_keeps_the
     assert ensemble.architecture()["ensemble_size"] == 3 and ensemble.architecture()["latent_dim"] == 8
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def second_member(tiny_cohort, tmp_path_factory):
     """Another tiny model trained like ``tiny_model`` on the same subjects, with another seed."""
     run_dir = tmp_path_factory.mktemp("tiny_member")

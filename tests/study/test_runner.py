@@ -18,14 +18,15 @@ from scripts.scoring.delong import delong_test
 from scripts.study.baselines import VoxelPCAShapeModel, aligned_mask, score_fold
 from scripts.study.folds import axis_fold
 
-# one xdist worker runs this module: its `study` fixture is built once and shared by its tests
+# one xdist worker runs this module: its `study` fixture is built once per worker session (not per module, which
+# another module's test run in between would tear down) and shared by its tests
 pytestmark = pytest.mark.xdist_group("test_runner")
 
 STUDY_ARGS = {k: v for k, v in TINY_TRAINING.items() if k not in ("val_interval", "checkpoint_interval")}
 STUDY_ARGS.update({"epochs": "6", "network_def#hidden_dim": "64"})  # a nested id: applied to every fold, tracked
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def study(tiny_cohort, tmp_path_factory):
     """The study of the tiny cohort, run once through the CLI: its folder and the command's result."""
     out = tmp_path_factory.mktemp("study")
