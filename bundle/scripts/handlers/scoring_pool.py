@@ -29,8 +29,6 @@ _JOB: tuple | None = None  # what a forked worker runs: the subject transform an
 
 
 def _worker_init() -> None:
-    import torch
-
     torch.set_num_threads(1)  # the cores are the pool's: one thread per process
 
 
