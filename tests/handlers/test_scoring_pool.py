@@ -66,3 +66,43 @@ def test_workers_by_default_one_per_core_this_process_may_use(monkeypatch, share
     monkeypatch.setenv("OMP_NUM_THREADS", share)
     monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda _: set(range(cores)))
     assert runtime.default_workers() == expected
+
+
+class _RowsTaken:
+    """A writer that keeps the outputs handed to it when the run completes (its subject writer writes nothing)."""
+
+    def __init__(self) -> None:
+        self.taken: list[dict] = []
+
+    def subject_writer(self):
+        return lambda item, row: None
+
+    def take(self, outputs: list[dict]) -> None:
+        self.taken.extend(outputs)
+
+
+def test_a_batch_is_scored_while_the_engine_fits_the_next_and_rows_keep_their_order():
+    """Batch k's rows reach the writer when batch k + 1's fit completes, the last batch's when the run does."""
+    from ignite.engine import Engine, Events
+    from monai.engines.utils import IterationEvents
+
+    def fit(engine, batch):
+        engine.state.batch = batch
+        engine.state.output = [{"fitted": True} for _ in batch]
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)
+        return engine.state.output
+
+    engine = Engine(fit)
+    engine.register_events(*IterationEvents)
+    writer = _RowsTaken()
+    pool = ScoringPool(lambda d: d, lambda d: {**d, "scores": {"id": d["id"], "fitted": d["fitted"]}}, writer, 2)
+    pool.attach(engine)
+    handed: list[list[str]] = []
+    engine.add_event_handler(
+        Events.ITERATION_COMPLETED, lambda e: handed.append([o["scores"]["id"] for o in e.state.output])
+    )
+    batches = [[{"id": f"S{k}{i}"} for i in range(3)] for k in range(3)]
+    engine.run(batches)
+    assert handed == [[], ["S00", "S01", "S02"], ["S10", "S11", "S12"]]
+    assert [o["scores"]["id"] for o in writer.taken] == ["S20", "S21", "S22"]
+    assert all(o["written"] and o["scores"]["fitted"] for o in writer.taken) and pool.pool is None

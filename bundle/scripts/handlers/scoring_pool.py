@@ -4,9 +4,11 @@ After the fit, a subject's work is mostly CPU work in Python and native code (di
 labelled components, overlays, meshes), one subject at a time on one core. The handler runs the evaluator's
 postprocessing itself when a batch's fit completes: the part that needs the device (``device_transform``: the
 reconstruction, decoded where the decoder is) in the engine's process, then each subject's scoring and writing
-(``subject_transform`` and the ``ScoresWriter``'s subject writer) in ``workers`` processes, results gathered in the
-subjects' order. Only each subject's row comes back, so memory does not grow with the batch's images; a subject that
-fails stops the run with its own error. ``workers`` 0 runs everything on the engine's thread, as MONAI's
+(``subject_transform`` and the ``ScoresWriter``'s subject writer) in ``workers`` processes. The batch is handed to the
+workers and the engine fits the next one meanwhile: a batch's rows are gathered, in the subjects' order, when the next
+batch's fit completes (the last batch's when the run completes), so at most one batch is in the workers at a time.
+Only each subject's row comes back, so memory does not grow with the batch's images; a subject that fails stops the
+run with its own error. ``workers`` 0 runs everything on the engine's thread, as MONAI's
 ``postprocessing`` would (the writer then writes the files). Workers are forked once the model is loaded (they
 inherit the reference and the chain) and run one thread each; the pool ends with the run.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import torch
 from ignite.engine import Engine, Events
@@ -84,10 +86,15 @@ class ScoringPool:
         self.device_transform, self.subject_transform = device_transform, subject_transform
         self.writer, self.workers = writer, workers
         self.pool: ProcessPoolExecutor | None = None
+        self.in_workers: list[Future] = []  # the batch being scored while the engine fits the next
 
     def attach(self, engine: Engine) -> None:
+        engine.add_event_handler(Events.STARTED, self.started)
         engine.add_event_handler(IterationEvents.MODEL_COMPLETED, self.batch_fitted)
-        engine.add_event_handler(Events.COMPLETED, self.close)  # after an error, the idle workers end with the process
+        engine.add_event_handler(Events.COMPLETED, self.completed)  # after an error, idle workers end with the process
+
+    def started(self, engine: Engine) -> None:
+        self.in_workers = []
 
     def _pool(self) -> ProcessPoolExecutor:
         global _JOB
@@ -105,9 +112,22 @@ class ScoringPool:
             engine.state.batch, engine.state.output = [b for b, _ in done], [o for _, o in done]
             return
         items = [on_cpu({**batch, **output}) for batch, output in decoded]  # a worker never touches the device
-        rows = list(self._pool().map(_score_and_write, items))
-        engine.state.batch = [{"id": row["id"]} for row in rows]
-        engine.state.output = [{"scores": row, WRITTEN: True} for row in rows]
+        scoring, self.in_workers = self.in_workers, [self._pool().submit(_score_and_write, item) for item in items]
+        engine.state.batch, engine.state.output = self._gathered(scoring)  # the previous batch's, maybe none
+
+    @staticmethod
+    def _gathered(futures: list[Future]) -> tuple[list[dict], list[dict]]:
+        """A scored batch's items and outputs, as the writer reads them (its files are written already)."""
+        rows = [future.result() for future in futures]
+        return [{"id": row["id"]} for row in rows], [{"scores": row, WRITTEN: True} for row in rows]
+
+    def completed(self, engine: Engine) -> None:
+        """The last batch's rows go to the writer before it merges the run's tables, then the workers end."""
+        if self.in_workers:
+            _, outputs = self._gathered(self.in_workers)
+            self.in_workers = []
+            self.writer.take(outputs)  # the pool is used only with a writer
+        self.close()
 
     def close(self, engine: Engine | None = None) -> None:
         if self.pool is not None:

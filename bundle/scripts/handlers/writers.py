@@ -94,7 +94,11 @@ class ScoresWriter:
         return SubjectWriter(self.files, self.overlays, self.meshes, norm, self.record)
 
     def iteration_completed(self, engine: Engine) -> None:
-        batch = [(item, item[self.scores_key]) for item in engine.state.output]
+        self.take(engine.state.output)
+
+    def take(self, outputs: list[dict]) -> None:
+        """A scored batch's outputs: kept as rows (without a dataset) and written unless a scoring process did."""
+        batch = [(item, item[self.scores_key]) for item in outputs]
         if self.dataset is None:  # nothing to read the rows back from
             self.rows.update({safe_id(row["id"]): row for _, row in batch})
         unwritten = [(item, row) for item, row in batch if not item.get(WRITTEN)]  # a scoring process wrote the rest
