@@ -4,7 +4,9 @@ After the fit, a subject's work is mostly CPU work in Python and native code (di
 labelled components, overlays, meshes), one subject at a time on one core. The handler runs the evaluator's
 postprocessing itself when a batch's fit completes: the part that needs the device (``device_transform``: the
 reconstruction, decoded where the decoder is) in the engine's process, then each subject's scoring and writing
-(``subject_transform`` and the ``ScoresWriter``'s subject writer) in ``workers`` processes. The batch is handed to the
+(``subject_transform`` and the ``ScoresWriter``'s subject writer) in ``workers`` processes. When the engine runs on the
+CPU, the decoding goes to the workers too (each has the decoder, forked with it): the engine's process then only
+prepares and fits, the one part that uses several threads. The batch is handed to the
 workers and the engine fits the next one meanwhile: a batch's rows are gathered, in the subjects' order, when the next
 batch's fit completes (the last batch's when the run completes), so at most one batch is in the workers at a time.
 Only each subject's row comes back, so memory does not grow with the batch's images; a subject that fails stops the
@@ -27,7 +29,7 @@ from ..errors import find_input_error
 from ..runtime import default_workers
 from .writers import WRITTEN, ScoresWriter
 
-_JOB: tuple | None = None  # what a forked worker runs: the subject transform and the subject writer
+_JOB: tuple | None = None  # what a forked worker runs: decoding (or None), subject transform, subject writer
 
 
 def _worker_init() -> None:
@@ -37,9 +39,9 @@ def _worker_init() -> None:
 def _score_and_write(item: dict) -> dict:
     """A worker's job: score one subject, write its files, return its row. An input error comes back as itself (an
     exception's cause does not cross processes, and MONAI wraps errors raised in transforms)."""
-    transform, writer = _JOB
+    decode, transform, writer = _JOB
     try:
-        done = transform(item)
+        done = transform(decode(item) if decode is not None else item)
         writer(done, done["scores"])
     except Exception as error:
         found = find_input_error(error)
@@ -68,6 +70,7 @@ class ScoringPool:
         subject_transform: what runs per subject after it (scores, calibration, labelmaps).
         writer: the run's ``ScoresWriter``, whose subject writer writes each subject in the worker that scored it.
         workers: worker processes; 0 scores and writes on the engine's thread; None: ``default_workers()``.
+        decode_in_workers: run ``device_transform`` in the workers too; None: when the engine's device is the CPU.
 
     Raises:
         ValueError: a negative number of workers.
@@ -79,12 +82,13 @@ class ScoringPool:
         subject_transform: Callable,
         writer: ScoresWriter | None = None,
         workers: int | None = None,
+        decode_in_workers: bool | None = None,
     ) -> None:
         workers = default_workers() if workers is None else int(workers)
         if workers < 0:
             raise ValueError(f"scoring_workers: {workers} must be 0 (on the engine's thread) or more")
         self.device_transform, self.subject_transform = device_transform, subject_transform
-        self.writer, self.workers = writer, workers
+        self.writer, self.workers, self.decode_in_workers = writer, workers, decode_in_workers
         self.pool: ProcessPoolExecutor | None = None
         self.in_workers: list[Future] = []  # the batch being scored while the engine fits the next
 
@@ -96,23 +100,33 @@ class ScoringPool:
     def started(self, engine: Engine) -> None:
         self.in_workers = []
 
-    def _pool(self) -> ProcessPoolExecutor:
+    def _decodes_in_workers(self, engine: Engine) -> bool:
+        if self.decode_in_workers is not None:
+            return self.decode_in_workers
+        device = getattr(engine.state, "device", None)
+        return device is not None and torch.device(device).type == "cpu"
+
+    def _pool(self, engine: Engine) -> ProcessPoolExecutor:
         global _JOB
         if self.pool is None:
-            _JOB = (self.subject_transform, self.writer.subject_writer() if self.writer is not None else None)
+            decode = self.device_transform if self._decodes_in_workers(engine) else None
+            _JOB = (decode, self.subject_transform, self.writer.subject_writer() if self.writer is not None else None)
             context = multiprocessing.get_context("fork")
             self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
         return self.pool
 
     def batch_fitted(self, engine: Engine) -> None:
         pairs = list(zip(engine.state.batch, engine.state.output, strict=True))
-        decoded = [engine_apply_transform(batch, output, self.device_transform) for batch, output in pairs]
         if self.workers == 0 or self.writer is None:
+            decoded = [engine_apply_transform(batch, output, self.device_transform) for batch, output in pairs]
             done = [engine_apply_transform(batch, output, self.subject_transform) for batch, output in decoded]
             engine.state.batch, engine.state.output = [b for b, _ in done], [o for _, o in done]
             return
-        items = [on_cpu({**batch, **output}) for batch, output in decoded]  # a worker never touches the device
-        scoring, self.in_workers = self.in_workers, [self._pool().submit(_score_and_write, item) for item in items]
+        pool = self._pool(engine)
+        if not self._decodes_in_workers(engine):  # decoded here, where the decoder is
+            pairs = [engine_apply_transform(batch, output, self.device_transform) for batch, output in pairs]
+        items = [on_cpu({**batch, **output}) for batch, output in pairs]  # a worker never touches the device
+        scoring, self.in_workers = self.in_workers, [pool.submit(_score_and_write, item) for item in items]
         engine.state.batch, engine.state.output = self._gathered(scoring)  # the previous batch's, maybe none
 
     @staticmethod
