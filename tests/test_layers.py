@@ -27,7 +27,17 @@ LAYERS = (
     {"transforms"},
     {"visualize"},
     {"handlers"},
-    {"synthetic", "study", "assemble", "arguments", "cli", "__main__", "__init__"},
+    {
+        "synthetic",
+        "study",
+        "assemble",
+        "progression",
+        "progression_options",
+        "arguments",
+        "cli",
+        "__main__",
+        "__init__",
+    },
 )
 
 

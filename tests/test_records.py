@@ -18,7 +18,12 @@ from scripts.errors import InputError
 from scripts.records import TrainingRecord, differences, file_digest, resume_mode
 from scripts.synthetic.cohort import generate_cohort
 
-FIT = {"coarse_mm": TINY_TRAINING["coarse_mm"], "save_overlays": "false", "save_summary_page": "false"}
+FIT = {
+    "coarse_mm": TINY_TRAINING["coarse_mm"],
+    "save_overlays": "false",
+    "save_meshes": "false",
+    "save_summary_page": "false",
+}
 
 
 def _infer(**args):
@@ -132,7 +137,7 @@ def test_another_label_of_the_same_file_is_scored_again(tiny_model, tmp_path):
     args = {"input_files": f"['{source}']", "ckpt_path": str(tiny_model / "models" / "model.pt")}
     out = tmp_path / "out"
     for label in (2, 1):  # the muscle, then the deeper neighbour labelled 1
-        result = _infer(**args, output_dir=str(out), label=str(label), save_meshes="false")
+        result = _infer(**args, output_dir=str(out), label=str(label))
         assert result.returncode == 0 and "already complete" not in result.stdout + result.stderr
         volume = (np.asarray(nib.load(source).dataobj) == label).sum() * 2.5**3 / 1000
         assert float(_table(out)[0]["volume_input_ml"]) == pytest.approx(volume)

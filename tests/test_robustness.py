@@ -19,6 +19,8 @@ from conftest import BUNDLE_ROOT, TINY_TRAINING, cli_overrides, run_bundle_cli, 
 from pipeline_helpers import bad_inputs
 
 FIT = {"coarse_mm": TINY_TRAINING["coarse_mm"]}  # the rest (frame, fit) comes from the model
+# scores and labelmaps only: what these tests look at (the figures, meshes and page have tests of their own)
+QUIET = {"save_overlays": "False", "save_meshes": "False", "save_summary_page": "False"}
 
 
 def _infer(inputs, out, model, **extra):
@@ -27,7 +29,7 @@ def _infer(inputs, out, model, **extra):
         "dataset_dir": str(inputs),
         "output_dir": str(out),
         "ckpt_path": str(model),
-        "save_overlays": "False",
+        **QUIET,
         **extra,
     }
     return run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))
@@ -153,7 +155,7 @@ def test_killed_inference_redoes_only_what_is_missing(tiny_cohort, tiny_model, t
         "dataset_dir": str(tiny_cohort / "images"),
         "output_dir": str(tmp_path),
         "ckpt_path": str(model),
-        "save_overlays": "False",
+        **QUIET,
         "fit_batch_size": "1",
     }
     command = _bundle_command("configs/inference.json", args)
@@ -224,7 +226,7 @@ def test_two_inference_processes_share_an_output_folder(tiny_cohort, tiny_model,
         **FIT,
         "dataset_dir": str(tiny_cohort / "images"),
         "output_dir": str(tmp_path),
-        "save_overlays": "False",
+        **QUIET,
         "ckpt_path": str(tiny_model / "models" / "model.pt"),
         "resume": "False",
     }
@@ -258,7 +260,7 @@ def test_evaluation_stops_on_a_broken_test_file(tiny_cohort, tiny_model, tmp_pat
         "dataset_dir": str(cohort),
         "ckpt_dir": str(tiny_model / "models"),
         "output_dir": str(tmp_path / "eval"),
-        "save_overlays": "False",
+        **QUIET,
     }
     result = run_bundle_cli(
         "monai.bundle",

@@ -44,7 +44,8 @@ def custom_model(tmp_path_factory):
 
 
 def _score(config, root, out, **extra):
-    args = {"dataset_dir": str(root / "cohort"), "output_dir": str(out), "save_overlays": "False", **extra}
+    quiet = {"save_overlays": "False", "save_meshes": "False", "save_summary_page": "False"}  # scores are compared
+    args = {"dataset_dir": str(root / "cohort"), "output_dir": str(out), **quiet, **extra}
     if config == "inference":
         args["ckpt_path"] = str(root / "run" / "models" / "model.pt")
         return run_bundle_cli("monai.bundle", "run", "--config_file", "configs/inference.json", *cli_overrides(args))

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from .arguments import CommandLineError, config_overrides, demo_bf16, fold_list, literal, positive
-from .layout import config_file, demo_dir, study_dir
+from .layout import config_file, demo_dir, model_file, models_dir, study_dir
+from .progression_options import add_progression_commands, run_progression_command
 from .synthetic.options import add_phantoms_command
 
 DEMO_DIR = Path(demo_dir())
@@ -31,9 +32,11 @@ def _setup() -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scripts", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{phantoms,study,report,demo,ensemble}")
+    names = "{phantoms,study,report,demo,ensemble,progression,visits}"
+    commands = parser.add_subparsers(dest="command", required=True, metavar=names)
 
     add_phantoms_command(commands, DEMO_DIR)
+    add_progression_commands(commands, Path(model_file(models_dir())))
 
     study = commands.add_parser(
         "study",
@@ -84,9 +87,9 @@ def run(argv: list[str]) -> str:
     """Run one command; returns what it prints (the path of what it made)."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "study":
+    if extra and args.command not in ("study", "progression"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    overrides = config_overrides(extra) if args.command == "study" else {}
+    overrides = config_overrides(extra) if args.command in ("study", "progression") else {}
     _setup()
     if args.command == "phantoms":
         from .synthetic.cohort import generate_cohort
@@ -101,6 +104,8 @@ def run(argv: list[str]) -> str:
         except ValueError as error:  # an impossible cohort (format, counts, strengths)
             raise CommandLineError(str(error)) from None
         return str(path)
+    if args.command in ("progression", "visits"):
+        return run_progression_command(args, overrides)
     if args.command == "ensemble":
         from .assemble import build_ensemble
 

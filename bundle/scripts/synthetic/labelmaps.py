@@ -28,12 +28,14 @@ def make_labelmap(
     realism: SegmentationRealism | None = None,
     rng: np.random.Generator | None = None,
     offset_mm: float = 0.0,
+    grid_shift_mm=None,
 ):
     """Labelmap of one subject on an RAS grid: the muscle as ``muscle_label``, optionally two neighbours.
 
     With ``realism``, the muscle is segmented as a rater would (see ``realism``): thick slices replace the last
     spacing by the slice thickness, and a cut field of view crops the grid along the long axis. ``offset_mm`` is
     the rater's contour offset drawn for this subject (``SegmentationRealism.rater_offset``); the grid grows by it.
+    ``grid_shift_mm`` moves the voxel grid against the muscle (three mm): other slice positions, as in a re-scan.
     """
     realism = realism or SegmentationRealism()
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -42,6 +44,9 @@ def make_labelmap(
     extension = phantoms.NEIGHBOUR_EXTENT_MM if multilabel else 0.0
     margin_mm = margin_mm + max(offset_mm, 0.0)
     grid, affine = phantoms.world_grid(shape, spacing, margin_mm, posterior_extension_mm=extension)
+    if grid_shift_mm is not None:
+        grid = grid + np.asarray(grid_shift_mm, dtype=float)
+        affine[:3, 3] += np.asarray(grid_shift_mm, dtype=float)
     contour = None
     if realism.contour_jitter > 0:
         jitter = SliceJitter(grid.shape[2], realism.contour_jitter, rng)

@@ -1,0 +1,152 @@
+"""Two visits of one subject: what changed, where, and whether beyond the test-retest noise.
+
+``python -m scripts progression`` (or ``configs/progression.json``) scores every visit of the pairs as inference does
+(``configs/inference.json``: each visit in the muscle's own frame, whatever its position and resolution), then per pair
+writes the change of each score, the fitted code's displacement (in healthy spreads, and along the abnormal axis when
+the model has one), a per-vertex change map between the two reconstructions (VTK and PLY, in the first visit's
+space), and the decision "changed beyond test-retest noise" from the model's change calibration. ``--calibrate_change``
+instead learns that calibration from stable pairs of healthy subjects and writes the model with it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import torch
+
+from .checkpoints import load_checkpoint
+from .data.datalist import DatalistError
+from .data.files import atomic_path, write_csv, write_json
+from .data.visits import VisitPair, datalist_pairs, file_pairs
+from .errors import InputError
+from .layout import cohort_datalist, safe_id
+from .scoring.change import CODE_KEYS, change_map, change_summary, code_displacement, score_changes
+from .scoring.reference import HealthyReference
+from .scoring.reliability import ChangeCalibration
+from .scoring.scores import SCORES
+from .study.workflows import run_workflow
+from .visualize.meshes import write_ply, write_vtk
+
+logger = logging.getLogger(__name__)
+
+CHANGE_NAMES = (*SCORES, "volume_input_ml")  # every score a visit carries, and its volume
+QUIET = {"save_overlays": False, "save_meshes": False, "save_summary_page": False, "mlflow_tracking": False}
+MAP_THRESHOLD_MM = 1.0  # a vertex "changed" in the map's summary beyond this
+
+
+def _pairs(dataset_dir: str | None, pairs: list | None) -> list[VisitPair]:
+    if (dataset_dir is None) == (pairs is None):
+        raise InputError("progression: give either --dataset_dir (a datalist with visits) or --pairs, not both")
+    return datalist_pairs(cohort_datalist(dataset_dir)) if dataset_dir is not None else file_pairs(pairs)
+
+
+def score_visits(pairs: list[VisitPair], ckpt_path: str, visits_dir: Path, **overrides) -> None:
+    """Every visit of ``pairs`` scored once by ``configs/inference.json`` into ``visits_dir``."""
+    items = {pair.first["id"]: pair.first for pair in pairs} | {pair.second["id"]: pair.second for pair in pairs}
+    inputs = [{"id": safe_id(str(i)), "image": item["image"]} for i, item in items.items()]
+    settings = {**QUIET, **overrides, "inputs": inputs, "ckpt_path": ckpt_path, "output_dir": str(visits_dir)}
+    run_workflow(["inference.json"], "infer", **settings)
+
+
+def _visit(visits_dir: Path, item: dict) -> tuple[dict, np.ndarray, nib.Nifti1Image]:
+    subject = safe_id(str(item["id"]))
+    row = json.loads((visits_dir / f"{subject}_scores.json").read_text())
+    code = np.load(visits_dir / f"{subject}_code.npy")
+    recon = nib.load(str(next(visits_dir.glob(f"{subject}_recon.*"))))
+    return row, code, recon
+
+
+def pair_change(pair: VisitPair, visits_dir: Path, reference: HealthyReference) -> tuple[dict, tuple | None]:
+    """The pair's row of changes, and its change map (surface, per-vertex change) in the first visit's space (None
+    when a visit's reconstruction is empty)."""
+    (first, code_a, recon_a), (second, code_b, recon_b) = (_visit(visits_dir, v) for v in (pair.first, pair.second))
+    changes = {f"{k}_change": v for k, v in score_changes(first, second, CHANGE_NAMES).items()}
+    row = {"subject": pair.subject, "first": first["id"], "second": second["id"], **changes}
+    row.update(code_displacement(reference, code_a, code_b))
+    masks = [np.asarray(recon.dataobj) > 0 for recon in (recon_a, recon_b)]
+    if not all(mask.any() for mask in masks):  # a visit the model could not reconstruct: no map to draw
+        logger.warning("%s: a visit's reconstruction is empty; no change map", pair.subject)
+        row.update(dict.fromkeys(change_summary(np.zeros(1), MAP_THRESHOLD_MM), float("nan")))
+        return row, None
+    surface, change = change_map(masks[0], recon_a.affine, masks[1], recon_b.affine)
+    row.update(change_summary(change, MAP_THRESHOLD_MM))
+    row["first_decision"], row["second_decision"] = first.get("decision"), second.get("decision")
+    return row, (surface, change)
+
+
+def _changes_of(row: dict) -> dict[str, float]:
+    names = [k for k in row if k.endswith("_change") and k != "axis_change"] + [k for k in CODE_KEYS if k in row]
+    return {name: row[name] for name in names}
+
+
+def _model(ckpt_path: str) -> tuple[dict, HealthyReference]:
+    state = load_checkpoint(ckpt_path, map_location="cpu")
+    if "reference" not in state:
+        raise InputError(f"{ckpt_path}: not a calibrated model of this bundle (no healthy reference)")
+    reference = HealthyReference()
+    reference.load_state_dict(state["reference"])
+    return state, reference
+
+
+def run_progression(
+    ckpt_path: str,
+    output_dir: str,
+    dataset_dir: str | None = None,
+    pairs: list | None = None,
+    change_score: str = "combined_change",
+    level: float | None = None,
+    **overrides,
+) -> Path:
+    """Score the pairs' visits and write ``progression.csv``/``.json`` and each pair's change meshes; returns the
+    JSON's path. Refuses, before scoring anything, a model without a change calibration."""
+    state, reference = _model(ckpt_path)
+    if "change_calibration" not in state:
+        raise InputError(
+            f"{ckpt_path}: this model has no change calibration; learn one from stable pairs of healthy subjects "
+            "with python -m scripts progression --calibrate_change ..."
+        )
+    calibration = ChangeCalibration()
+    calibration.load_state_dict(state["change_calibration"])
+    if change_score not in calibration.sd:
+        raise InputError(f"--change_score {change_score}: not calibrated; one of {', '.join(sorted(calibration.sd))}")
+    level = reference.level if level is None else float(level)
+    found, out = _pairs(dataset_dir, pairs), Path(output_dir)
+    score_visits(found, ckpt_path, out / "visits", **overrides)
+    rows = []
+    for pair in found:
+        row, mapped = pair_change(pair, out / "visits", reference)
+        for name, value in _changes_of(row).items():
+            if name in calibration.sd:
+                row[f"{name}_z"] = (value - calibration.mean[name]) / calibration.sd[name]
+        row["changed"] = bool(abs(row[f"{change_score}_z"]) > calibration.threshold(level))
+        stem = safe_id(f"{pair.subject}_{row['first']}_to_{row['second']}")
+        if mapped is not None:
+            write_vtk(out / f"{stem}_change.vtk", mapped[0], {"change_mm": mapped[1]})
+            write_ply(out / f"{stem}_change.ply", *mapped)
+        rows.append(row)
+        logger.info("%s: %s beyond test-retest noise", stem, "changed" if row["changed"] else "no change")
+    write_csv(rows, out / "progression.csv")
+    document = {"change_score": change_score, "level": level, "stable_pairs": calibration.pairs, "pairs": rows}
+    return write_json(document, out / "progression.json")
+
+
+def calibrate_change(ckpt_path: str, dataset_dir: str, output_path: str, **overrides) -> Path:
+    """Learn the change calibration from the datalist's stable pairs of healthy subjects (both visits healthy) and
+    write the model with it to ``output_path``; other pairs are not used."""
+    state, reference = _model(ckpt_path)
+    healthy = [p for p in _pairs(dataset_dir, None) if p.first.get("healthy") and p.second.get("healthy")]
+    if not healthy:
+        raise DatalistError(f"{dataset_dir}: no pair whose two visits are marked healthy")
+    visits_dir = Path(output_path).parent / "change_calibration_visits"
+    score_visits(healthy, ckpt_path, visits_dir, **overrides)
+    calibration = ChangeCalibration()
+    calibration.fit([_changes_of(pair_change(p, visits_dir, reference)[0]) for p in healthy], str(dataset_dir))
+    state["change_calibration"] = calibration.state_dict()
+    with atomic_path(Path(output_path)) as tmp:
+        torch.save(state, tmp)
+    logger.info("change calibration from %d stable pairs written to %s", calibration.pairs, output_path)
+    return Path(output_path)

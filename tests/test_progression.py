@@ -1,0 +1,84 @@
+"""Two visits of one subject through ``python -m scripts progression``: the change calibration, then the pairs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+import torch
+from conftest import BUNDLE_ROOT, run_bundle_cli
+
+from scripts.synthetic.visits import generate_visit_pairs
+
+pytestmark = pytest.mark.xdist_group("test_progression")
+SHIPPED = BUNDLE_ROOT / "models" / "model.pt"  # a model that reconstructs (the tiny one is a smoke test's)
+FIT = ["--mlflow_tracking", "false"]
+
+
+@pytest.fixture(scope="session")
+def calibrated(tmp_path_factory):
+    """Visit pairs (coarse files, for time), and the shipped model with a change calibration from the stable ones."""
+    root = tmp_path_factory.mktemp("progression")
+    generate_visit_pairs(root / "pairs", n_stable=3, n_progressing=1, step=0.6, spacing=(2.5, 2.5, 2.5), seed=3)
+    model = root / "model.pt"
+    args = ["--ckpt_path", str(SHIPPED), "--dataset_dir", str(root / "pairs")]
+    result = run_bundle_cli("scripts", "progression", "--calibrate_change", *args, "--output_model", str(model), *FIT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, model
+
+
+def _rows(out) -> list[dict]:
+    with open(out / "progression.csv") as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_pairs_are_scored_with_their_changes_maps_and_decisions(calibrated, tmp_path):
+    root, model = calibrated
+    stored = torch.load(model, weights_only=True)["change_calibration"]
+    assert stored["pairs"] == 3 and stored["sd"]["combined_change"] > 0
+    result = run_bundle_cli(
+        "scripts", "progression", "--ckpt_path", str(model), "--dataset_dir", str(root / "pairs"),
+        "--output_dir", str(tmp_path), *FIT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = _rows(tmp_path)
+    assert [r["subject"] for r in rows] == ["S000", "S001", "S002", "P000"]
+    for row in rows:
+        assert row["changed"] in ("True", "False") and float(row["code_displacement"]) > 0
+        assert {"combined_change", "combined_change_z", "volume_input_ml_change", "change_inward_mm"} <= set(row)
+        stem = f"{row['subject']}_{row['first']}_to_{row['second']}"
+        assert (tmp_path / f"{stem}_change.vtk").is_file() and (tmp_path / f"{stem}_change.ply").is_file()
+    progressing = [r for r in rows if r["subject"].startswith("P")]
+    assert all(float(r["volume_input_ml_change"]) < 0 for r in progressing)  # the disease takes volume away
+    document = json.loads((tmp_path / "progression.json").read_text())
+    assert document["stable_pairs"] == 3 and document["change_score"] == "combined_change"
+
+
+def test_one_file_twice_changes_nothing_and_a_copy_only_within_the_fits_noise(calibrated, tmp_path):
+    """The same file as both visits is one visit: no change at all. A copy under another name is fitted again from
+    points drawn for its own name: no decision, and no vertex moves by a voxel of the input (2.5 mm)."""
+    root, model = calibrated
+    image = root / "pairs" / "images" / "S000_v0.nii.gz"
+    shutil.copy(image, tmp_path / "again.nii.gz")
+    pairs = f"[['{image}','{image}'],['{image}','{tmp_path / 'again.nii.gz'}']]"
+    out = tmp_path / "out"
+    args = ["--ckpt_path", str(model), "--pairs", pairs, "--output_dir", str(out), *FIT]
+    result = run_bundle_cli("scripts", "progression", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    same, copy = _rows(out)
+    assert same["changed"] == "False" and float(same["code_displacement"]) == 0.0
+    assert max(float(same["change_inward_mm"]), float(same["change_outward_mm"])) < 1e-9
+    assert copy["changed"] == "False" and float(copy["volume_input_ml_change"]) == 0.0
+    assert float(copy["change_inward_mm"]) < 2.5 and float(copy["change_outward_mm"]) < 2.5
+
+
+def test_a_model_without_a_change_calibration_is_refused_in_one_line(calibrated, tmp_path):
+    root, _ = calibrated
+    args = ["--ckpt_path", str(SHIPPED), "--dataset_dir", str(root / "pairs")]
+    result = run_bundle_cli("scripts", "progression", *args, "--output_dir", str(tmp_path / "out"))
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert last.startswith("error: ") and "has no change calibration" in last
+    assert not (tmp_path / "out").exists()
