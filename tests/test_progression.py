@@ -14,6 +14,7 @@ from scripts.synthetic.visits import generate_visit_pairs
 
 pytestmark = pytest.mark.xdist_group("test_progression")
 SHIPPED = BUNDLE_ROOT / "models" / "model.pt"  # a model that reconstructs (the tiny one is a smoke test's)
+# (the shipped model carries a change calibration of its own: the fixture replaces it with one from its pairs)
 FIT = ["--mlflow_tracking", "false"]
 
 
@@ -57,15 +58,16 @@ def test_pairs_are_scored_with_their_changes_maps_and_decisions(calibrated, tmp_
 
 
 def test_one_file_twice_changes_nothing_and_a_copy_only_within_the_fits_noise(calibrated, tmp_path):
-    """The same file as both visits is one visit: no change at all. A copy under another name is fitted again from
-    points drawn for its own name: no decision, and no vertex moves by a voxel of the input (2.5 mm)."""
+    """Through ``configs/progression.json``: the same file as both visits is one visit, no change at all; a copy under
+    another name is fitted again from points drawn for its own name: no decision, no vertex moves by a voxel of the
+    input (2.5 mm)."""
     root, model = calibrated
     image = root / "pairs" / "images" / "S000_v0.nii.gz"
     shutil.copy(image, tmp_path / "again.nii.gz")
     pairs = f"[['{image}','{image}'],['{image}','{tmp_path / 'again.nii.gz'}']]"
     out = tmp_path / "out"
-    args = ["--ckpt_path", str(model), "--pairs", pairs, "--output_dir", str(out), *FIT]
-    result = run_bundle_cli("scripts", "progression", *args)
+    args = ["--ckpt_path", str(model), "--pairs", pairs, "--output_dir", str(out)]
+    result = run_bundle_cli("monai.bundle", "run", "--config_file", "configs/progression.json", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     same, copy = _rows(out)
     assert same["changed"] == "False" and float(same["code_displacement"]) == 0.0
@@ -74,9 +76,9 @@ def test_one_file_twice_changes_nothing_and_a_copy_only_within_the_fits_noise(ca
     assert float(copy["change_inward_mm"]) < 2.5 and float(copy["change_outward_mm"]) < 2.5
 
 
-def test_a_model_without_a_change_calibration_is_refused_in_one_line(calibrated, tmp_path):
+def test_a_model_without_a_change_calibration_is_refused_in_one_line(tiny_model, calibrated, tmp_path):
     root, _ = calibrated
-    args = ["--ckpt_path", str(SHIPPED), "--dataset_dir", str(root / "pairs")]
+    args = ["--ckpt_path", str(tiny_model / "models" / "model.pt"), "--dataset_dir", str(root / "pairs")]
     result = run_bundle_cli("scripts", "progression", *args, "--output_dir", str(tmp_path / "out"))
     last = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 1 and "Traceback" not in result.stderr

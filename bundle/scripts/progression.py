@@ -102,7 +102,20 @@ def run_progression(
     **overrides,
 ) -> Path:
     """Score the pairs' visits and write ``progression.csv``/``.json`` and each pair's change meshes; returns the
-    JSON's path. Refuses, before scoring anything, a model without a change calibration."""
+    JSON's path. Refuses, before scoring anything, a model without a change calibration.
+
+    Args:
+        ckpt_path: a model file with a change calibration (``calibrate_change``).
+        output_dir: where the visits' scores (``visits/``), the pairs' table and the change meshes are written.
+        dataset_dir: a folder whose datalist pairs visits (``data.visits.datalist_pairs``); or None with ``pairs``.
+        pairs: two files per pair (``data.visits.file_pairs``); or None with ``dataset_dir``.
+        change_score: the change that decides (a key of the calibration, such as ``combined_change``).
+        level: the decision's level; None: the model's calibration level.
+        overrides: config ids applied to the scoring of the visits (``configs/inference.json``).
+
+    Raises:
+        InputError: no change calibration, an uncalibrated ``change_score``, both or neither of the inputs.
+    """
     state, reference = _model(ckpt_path)
     if "change_calibration" not in state:
         raise InputError(
