@@ -50,7 +50,7 @@ def test_pairs_are_scored_with_their_changes_maps_and_decisions(calibrated, tmp_
         assert row["changed"] in ("True", "False") and float(row["code_displacement"]) > 0
         assert {"combined_change", "combined_change_z", "volume_input_ml_change", "change_inward_mm"} <= set(row)
         stem = f"{row['subject']}_{row['first']}_to_{row['second']}"
-        assert (tmp_path / f"{stem}_change.vtk").is_file() and (tmp_path / f"{stem}_change.ply").is_file()
+        assert all((tmp_path / f"{stem}_change.{ext}").is_file() for ext in ("vtk", "ply", "png"))
     progressing = [r for r in rows if r["subject"].startswith("P")]
     assert all(float(r["volume_input_ml_change"]) < 0 for r in progressing)  # the disease takes volume away
     document = json.loads((tmp_path / "progression.json").read_text())

@@ -3,9 +3,10 @@
 ``python -m scripts progression`` (or ``configs/progression.json``) scores every visit of the pairs as inference does
 (``configs/inference.json``: each visit in the muscle's own frame, whatever its position and resolution), then per pair
 writes the change of each score, the fitted code's displacement (in healthy spreads, and along the abnormal axis when
-the model has one), a per-vertex change map between the two reconstructions (VTK and PLY, in the first visit's
-space), and the decision "changed beyond test-retest noise" from the model's change calibration. ``--calibrate_change``
-instead learns that calibration from stable pairs of healthy subjects and writes the model with it.
+the model has one), a per-vertex change map between the two reconstructions (VTK and PLY in the first visit's space,
+and a PNG of two views), and the decision "changed beyond test-retest noise" from the model's change calibration.
+``--calibrate_change`` instead learns that calibration from stable pairs of healthy subjects and writes the model with
+it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .scoring.reference import HealthyReference
 from .scoring.reliability import ChangeCalibration
 from .scoring.scores import SCORES
 from .study.workflows import run_workflow
+from .visualize.change import change_figure
 from .visualize.meshes import write_ply, write_vtk
 
 logger = logging.getLogger(__name__)
@@ -140,6 +142,7 @@ def run_progression(
         if mapped is not None:
             write_vtk(out / f"{stem}_change.vtk", mapped[0], {"change_mm": mapped[1]})
             write_ply(out / f"{stem}_change.ply", *mapped)
+            change_figure(*mapped, f"{pair.subject}: {row['first']} to {row['second']}", out / f"{stem}_change.png")
         rows.append(row)
         logger.info("%s: %s beyond test-retest noise", stem, "changed" if row["changed"] else "no change")
     write_csv(rows, out / "progression.csv")
