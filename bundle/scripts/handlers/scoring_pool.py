@@ -6,11 +6,11 @@ postprocessing itself when a batch's fit completes: the part that needs the devi
 reconstruction, decoded where the decoder is) in the engine's process, then each subject's scoring and writing
 (``subject_transform`` and the ``ScoresWriter``'s subject writer) in ``workers`` processes. When the engine runs on the
 CPU, the decoding goes to the workers too (each has the decoder, forked with it): the engine's process then only
-prepares and fits, the one part that uses several threads. The batch is handed to the
-workers and the engine fits the next one meanwhile: a batch's rows are gathered, in the subjects' order, when the next
-batch's fit completes (the last batch's when the run completes), so at most one batch is in the workers at a time.
-Only each subject's row comes back, so memory does not grow with the batch's images; a subject that fails stops the
-run with its own error. ``workers`` 0 runs everything on the engine's thread, as MONAI's
+prepares and fits, the one part that uses several threads. The batch is handed to the workers and the engine fits the
+next one meanwhile: a batch's rows are gathered, in the subjects' order, when the next batch's fit completes (the last
+batch's when the run completes), so at most one batch is in the workers at a time. Only each subject's row comes back,
+so memory does not grow with the batch's images; a subject that fails stops the run with its own error. ``workers`` 0
+runs everything on the engine's thread, as MONAI's
 ``postprocessing`` would (the writer then writes the files). Workers are forked once the model is loaded (they
 inherit the reference and the chain) and run one thread each; the pool ends with the run.
 """
