@@ -152,12 +152,13 @@ def run_progression(
 
 def calibrate_change(ckpt_path: str, dataset_dir: str, output_path: str, **overrides) -> Path:
     """Learn the change calibration from the datalist's stable pairs of healthy subjects (both visits healthy) and
-    write the model with it to ``output_path``; other pairs are not used."""
+    write the model with it to ``output_path``; other pairs are not used. The visits' scores are kept beside it, in
+    ``<model name>_change_calibration/``."""
     state, reference = _model(ckpt_path)
     healthy = [p for p in _pairs(dataset_dir, None) if p.first.get("healthy") and p.second.get("healthy")]
     if not healthy:
         raise DatalistError(f"{dataset_dir}: no pair whose two visits are marked healthy")
-    visits_dir = Path(output_path).parent / "change_calibration_visits"
+    visits_dir = Path(output_path).with_name(f"{Path(output_path).stem}_change_calibration")  # the visits' scores
     score_visits(healthy, ckpt_path, visits_dir, **overrides)
     calibration = ChangeCalibration()
     calibration.fit([_changes_of(pair_change(p, visits_dir, reference)[0]) for p in healthy], str(dataset_dir))
