@@ -24,7 +24,7 @@ from .data.datalist import DatalistError
 from .data.files import atomic_path, write_csv, write_json
 from .data.visits import VisitPair, datalist_pairs, file_pairs
 from .errors import InputError
-from .layout import cohort_datalist, safe_id
+from .layout import SubjectFiles, cohort_datalist, safe_id
 from .scoring.change import CODE_KEYS, change_map, change_summary, code_displacement, score_changes
 from .scoring.reference import HealthyReference
 from .scoring.reliability import ChangeCalibration
@@ -36,14 +36,27 @@ from .visualize.meshes import write_ply, write_vtk
 logger = logging.getLogger(__name__)
 
 CHANGE_NAMES = (*SCORES, "volume_input_ml")  # every score a visit carries, and its volume
-QUIET = {"save_overlays": False, "save_meshes": False, "save_summary_page": False, "mlflow_tracking": False}
+# what the visits' scoring writes unless told otherwise: scores, codes and labelmaps (as .nii.gz), nothing to look at
+QUIET = {
+    "save_overlays": False,
+    "save_meshes": False,
+    "save_summary_page": False,
+    "mlflow_tracking": False,
+    "output_ext": ".nii.gz",
+}
 MAP_THRESHOLD_MM = 1.0  # a vertex "changed" in the map's summary beyond this
+EMPTY_MAP = dict.fromkeys(change_summary(np.zeros(1), MAP_THRESHOLD_MM), float("nan"))  # no map: its numbers unknown
 
 
 def _pairs(dataset_dir: str | None, pairs: list | None) -> list[VisitPair]:
     if (dataset_dir is None) == (pairs is None):
         raise InputError("progression: give either --dataset_dir (a datalist with visits) or --pairs, not both")
     return datalist_pairs(cohort_datalist(dataset_dir)) if dataset_dir is not None else file_pairs(pairs)
+
+
+def visit_files(visits_dir: Path, overrides: dict) -> SubjectFiles:
+    """Where the visits' scoring (``score_visits`` with ``overrides``) writes each visit's files."""
+    return SubjectFiles(visits_dir, {**QUIET, **overrides}["output_ext"])
 
 
 def score_visits(pairs: list[VisitPair], ckpt_path: str, visits_dir: Path, **overrides) -> None:
@@ -54,30 +67,25 @@ def score_visits(pairs: list[VisitPair], ckpt_path: str, visits_dir: Path, **ove
     run_workflow(["inference.json"], "infer", **settings)
 
 
-def _visit(visits_dir: Path, item: dict) -> tuple[dict, np.ndarray, nib.Nifti1Image]:
-    subject = safe_id(str(item["id"]))
-    row = json.loads((visits_dir / f"{subject}_scores.json").read_text())
-    code = np.load(visits_dir / f"{subject}_code.npy")
-    recon = nib.load(str(next(visits_dir.glob(f"{subject}_recon.*"))))
-    return row, code, recon
-
-
-def pair_change(pair: VisitPair, visits_dir: Path, reference: HealthyReference) -> tuple[dict, tuple | None]:
-    """The pair's row of changes, and its change map (surface, per-vertex change) in the first visit's space (None
-    when a visit's reconstruction is empty)."""
-    (first, code_a, recon_a), (second, code_b, recon_b) = (_visit(visits_dir, v) for v in (pair.first, pair.second))
+def pair_changes(pair: VisitPair, files: SubjectFiles, reference: HealthyReference) -> dict:
+    """The pair's row: the change of every score and of the volume, the code's displacement, both decisions."""
+    first, second = (json.loads(files.scores(str(v["id"])).read_text()) for v in (pair.first, pair.second))
     changes = {f"{k}_change": v for k, v in score_changes(first, second, CHANGE_NAMES).items()}
     row = {"subject": pair.subject, "first": first["id"], "second": second["id"], **changes}
-    row.update(code_displacement(reference, code_a, code_b))
-    masks = [np.asarray(recon.dataobj) > 0 for recon in (recon_a, recon_b)]
+    row.update(code_displacement(reference, *(np.load(files.code(str(v["id"]))) for v in (pair.first, pair.second))))
+    row["first_decision"], row["second_decision"] = first.get("decision"), second.get("decision")
+    return row
+
+
+def pair_map(pair: VisitPair, files: SubjectFiles) -> tuple | None:
+    """The change map (surface, per-vertex change) between the two reconstructions, in the first visit's space;
+    None when a visit's reconstruction is empty."""
+    recons = [nib.load(files.labelmap(str(v["id"]), "recon", v["image"])) for v in (pair.first, pair.second)]
+    masks = [np.asarray(recon.dataobj) > 0 for recon in recons]
     if not all(mask.any() for mask in masks):  # a visit the model could not reconstruct: no map to draw
         logger.warning("%s: a visit's reconstruction is empty; no change map", pair.subject)
-        row.update(dict.fromkeys(change_summary(np.zeros(1), MAP_THRESHOLD_MM), float("nan")))
-        return row, None
-    surface, change = change_map(masks[0], recon_a.affine, masks[1], recon_b.affine)
-    row.update(change_summary(change, MAP_THRESHOLD_MM))
-    row["first_decision"], row["second_decision"] = first.get("decision"), second.get("decision")
-    return row, (surface, change)
+        return None
+    return change_map(masks[0], recons[0].affine, masks[1], recons[1].affine)
 
 
 def _changes_of(row: dict) -> dict[str, float]:
@@ -131,13 +139,12 @@ def run_progression(
     level = reference.level if level is None else float(level)
     found, out = _pairs(dataset_dir, pairs), Path(output_dir)
     score_visits(found, ckpt_path, out / "visits", **overrides)
-    rows = []
+    files, rows = visit_files(out / "visits", overrides), []
     for pair in found:
-        row, mapped = pair_change(pair, out / "visits", reference)
-        for name, value in _changes_of(row).items():
-            if name in calibration.sd:
-                row[f"{name}_z"] = (value - calibration.mean[name]) / calibration.sd[name]
-        row["changed"] = bool(abs(row[f"{change_score}_z"]) > calibration.threshold(level))
+        row = pair_changes(pair, files, reference)
+        row.update(calibration.judge(_changes_of(row), change_score, level))
+        mapped = pair_map(pair, files)
+        row.update(change_summary(mapped[1], MAP_THRESHOLD_MM) if mapped is not None else EMPTY_MAP)
         stem = safe_id(f"{pair.subject}_{row['first']}_to_{row['second']}")
         if mapped is not None:
             write_vtk(out / f"{stem}_change.vtk", mapped[0], {"change_mm": mapped[1]})
@@ -160,8 +167,8 @@ def calibrate_change(ckpt_path: str, dataset_dir: str, output_path: str, **overr
         raise DatalistError(f"{dataset_dir}: no pair whose two visits are marked healthy")
     visits_dir = Path(output_path).with_name(f"{Path(output_path).stem}_change_calibration")  # the visits' scores
     score_visits(healthy, ckpt_path, visits_dir, **overrides)
-    calibration = ChangeCalibration()
-    calibration.fit([_changes_of(pair_change(p, visits_dir, reference)[0]) for p in healthy], str(dataset_dir))
+    files, calibration = visit_files(visits_dir, overrides), ChangeCalibration()
+    calibration.fit([_changes_of(pair_changes(p, files, reference)) for p in healthy], str(dataset_dir))
     state["change_calibration"] = calibration.state_dict()
     with atomic_path(Path(output_path)) as tmp:
         torch.save(state, tmp)

@@ -62,5 +62,9 @@ def test_file_pairs_take_their_ids_from_the_file_names():
     assert (pair.subject, pair.first["id"], pair.second["id"]) == ("m_2020", "m_2020", "m_2022")
     (same,) = file_pairs([["/a/m.nii.gz", "/b/m.nii.gz"]])
     assert same.first["id"] != same.second["id"]
+    (dotted,) = file_pairs([["/d/m.2020.nii.gz", "/d/m.2022.nii.gz"]])
+    assert (dotted.first["id"], dotted.second["id"]) == ("m.2020", "m.2022")  # a dot in the name is not the suffix
     with pytest.raises(DatalistError, match="--pairs: 'a.nii.gz' is not two files"):
         file_pairs(["a.nii.gz"])
+    with pytest.raises(DatalistError, match="--pairs: notes.txt: unsupported image format"):
+        file_pairs([["a.nii.gz", "notes.txt"]])

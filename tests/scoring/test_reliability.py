@@ -50,11 +50,17 @@ def test_the_change_calibration_decides_beyond_the_stable_pairs_spread_and_survi
     assert calibration.sd["combined_change"] == pytest.approx(0.5, rel=0.1)
     assert calibration.threshold(0.95) == pytest.approx(1.977, abs=0.01)  # t(0.975; 199) sqrt(1 + 1/200)
     assert calibration.judge({"combined_change": 2.0}, "combined_change", 0.95)["changed"] is True
-    assert calibration.judge({"combined_change": 0.3}, "combined_change", 0.95)["changed"] is False
+    judged = calibration.judge(
+        {"combined_change": 0.3, "code_displacement": 0.4, "dice_change": 0.1}, "combined_change", 0.95
+    )
+    assert judged["changed"] is False and set(judged) == {"combined_change_z", "code_displacement_z", "changed"}
+    assert judged["combined_change_z"] == pytest.approx(
+        (0.3 - calibration.mean["combined_change"]) / calibration.sd["combined_change"]
+    )
     again = ChangeCalibration()
     again.load_state_dict(calibration.state_dict())
     assert again.state_dict() == calibration.state_dict() and again.ready
-    with pytest.raises(InputError, match="no spread for it"):
+    with pytest.raises(InputError, match="--change_score dice_change: the change calibration has no spread for it"):
         again.judge({"dice_change": 0.1}, "dice_change", 0.95)
 
 

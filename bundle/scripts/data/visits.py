@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..layout import safe_id
+from ..layout import image_stem, safe_id
 from .datalist import DatalistError, read_json
 
 
@@ -63,14 +63,21 @@ def datalist_pairs(datalist_path: str | os.PathLike) -> list[VisitPair]:
     return pairs
 
 
+def _file_item(path) -> dict:
+    try:
+        return {"id": safe_id(image_stem(path)), "image": str(path)}
+    except ValueError as error:  # not a labelmap format: the message names the file
+        raise DatalistError(f"--pairs: {error}") from None
+
+
 def file_pairs(pairs: list) -> list[VisitPair]:
-    """Pairs given as two file paths each; a visit's id is its file name without the extension (the same file twice
+    """Pairs given as two file paths each; a visit's id is its file name without the image suffix (the same file twice
     is one visit, scored once: a pair with no change at all)."""
     found = []
     for pair in pairs:
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
             raise DatalistError(f"--pairs: {pair!r} is not two files")
-        first, second = ({"id": safe_id(Path(p).name.split(".")[0]), "image": str(p)} for p in pair)
+        first, second = (_file_item(p) for p in pair)
         if first["id"] == second["id"] and first["image"] != second["image"]:
             second = {**second, "id": second["id"] + "_second"}
         found.append(VisitPair(first["id"], first, second))

@@ -104,11 +104,12 @@ class ChangeCalibration:
         return float(stats.t.ppf(0.5 + level / 2, n - 1) * math.sqrt(1.0 + 1.0 / n))
 
     def judge(self, changes: dict[str, float], name: str, level: float) -> dict[str, float | bool]:
-        """``<name>_change_z`` (in stable spreads), and whether the pair ``changed`` beyond the test-retest noise."""
+        """Every calibrated change of ``changes`` in stable spreads (``<change>_z``), and whether the pair ``changed``
+        beyond the test-retest noise by the change ``name``."""
         if name not in self.sd:
-            raise InputError(f"--decision_score {name}: the change calibration has no spread for it")
-        z = (changes[name] - self.mean[name]) / self.sd[name]
-        return {f"{name}_change_z": float(z), "changed": bool(abs(z) > self.threshold(level))}
+            raise InputError(f"--change_score {name}: the change calibration has no spread for it")
+        judged = {f"{k}_z": (v - self.mean[k]) / self.sd[k] for k, v in changes.items() if k in self.sd}
+        return {**judged, "changed": bool(abs(judged[f"{name}_z"]) > self.threshold(level))}
 
     def state_dict(self) -> dict:
         return {"mean": dict(self.mean), "sd": dict(self.sd), "pairs": self.pairs}
