@@ -3,10 +3,10 @@
 ``python -m scripts progression`` (or ``configs/progression.json``) scores every visit of the pairs as inference does
 (``configs/inference.json``: each visit in the muscle's own frame, whatever its position and resolution), then per pair
 writes the change of each score, the fitted code's displacement (in healthy spreads, and along the abnormal axis when
-the model has one), a per-vertex change map between the two reconstructions (VTK and PLY in the first visit's space,
-and a PNG of two views), and the decision "changed beyond test-retest noise" from the model's change calibration.
-``--calibrate_change`` instead learns that calibration from stable pairs of healthy subjects and writes the model with
-it.
+the model has one), a per-vertex change map between the two visits' masks, rigidly aligned (VTK and PLY in the first
+visit's space, a PNG of two views, and a 3D view on ``progression.html``), and the decision "changed beyond test-retest
+noise" from the model's change calibration. ``--calibrate_change`` instead learns that calibration from stable pairs
+of healthy subjects and writes the model with it.
 """
 
 from __future__ import annotations
@@ -25,13 +25,16 @@ from .data.files import atomic_path, write_csv, write_json
 from .data.visits import VisitPair, datalist_pairs, file_pairs
 from .errors import InputError
 from .layout import SubjectFiles, cohort_datalist, safe_id
-from .scoring.change import CODE_KEYS, change_map, change_summary, code_displacement, score_changes
+from .scoring.change import CODE_KEYS, ChangeMap, change_map, change_summary, code_displacement, score_changes
 from .scoring.reference import HealthyReference
 from .scoring.reliability import ChangeCalibration
 from .scoring.scores import SCORES
 from .study.workflows import run_workflow
+from .transforms.outputs import scored_input
 from .visualize.change import change_figure
 from .visualize.meshes import write_ply, write_vtk
+from .visualize.progression_page import pair_view, write_progression_page
+from .visualize.views3d import DISPLAY_STEP
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ QUIET = {
     "mlflow_tracking": False,
     "output_ext": ".nii.gz",
 }
+PAGE_VIEWS = 40  # change maps drawn on progression.html (every pair has its meshes and PNG)
 MAP_THRESHOLD_MM = 1.0  # a vertex "changed" in the map's summary beyond this
 EMPTY_MAP = dict.fromkeys(change_summary(np.zeros(1), MAP_THRESHOLD_MM), float("nan"))  # no map: its numbers unknown
 
@@ -77,15 +81,20 @@ def pair_changes(pair: VisitPair, files: SubjectFiles, reference: HealthyReferen
     return row
 
 
-def pair_map(pair: VisitPair, files: SubjectFiles) -> tuple | None:
-    """The change map (surface, per-vertex change) between the two reconstructions, in the first visit's space;
-    None when a visit's reconstruction is empty."""
-    recons = [nib.load(files.labelmap(str(v["id"]), "recon", v["image"])) for v in (pair.first, pair.second)]
-    masks = [np.asarray(recon.dataobj) > 0 for recon in recons]
-    if not all(mask.any() for mask in masks):  # a visit the model could not reconstruct: no map to draw
-        logger.warning("%s: a visit's reconstruction is empty; no change map", pair.subject)
+def pair_map(pair: VisitPair, files: SubjectFiles) -> ChangeMap | None:
+    """The change map between the two scored masks, rigidly aligned, on the first visit's surface in its own space;
+    None when a visit's mask is empty."""
+    masks, affines = [], []
+    for visit in (pair.first, pair.second):
+        recon, anomaly = (
+            nib.load(files.labelmap(str(visit["id"]), k, visit["image"])) for k in ("recon", "anomaly_map")
+        )
+        masks.append(scored_input(np.asarray(recon.dataobj), np.asarray(anomaly.dataobj)))
+        affines.append(recon.affine)
+    if not all(mask.any() for mask in masks):  # nothing left of a visit after label selection: no map to draw
+        logger.warning("%s: a visit's mask is empty; no change map", pair.subject)
         return None
-    return change_map(masks[0], recons[0].affine, masks[1], recons[1].affine)
+    return change_map(masks[0], affines[0], masks[1], affines[1])
 
 
 def _changes_of(row: dict) -> dict[str, float]:
@@ -139,21 +148,26 @@ def run_progression(
     level = reference.level if level is None else float(level)
     found, out = _pairs(dataset_dir, pairs), Path(output_dir)
     score_visits(found, ckpt_path, out / "visits", **overrides)
-    files, rows = visit_files(out / "visits", overrides), []
+    files, rows, views = visit_files(out / "visits", overrides), [], []
     for pair in found:
         row = pair_changes(pair, files, reference)
         row.update(calibration.judge(_changes_of(row), change_score, level))
         mapped = pair_map(pair, files)
-        row.update(change_summary(mapped[1], MAP_THRESHOLD_MM) if mapped is not None else EMPTY_MAP)
+        row.update(change_summary(mapped.change, MAP_THRESHOLD_MM) if mapped is not None else EMPTY_MAP)
+        row["alignment_deg"] = mapped.alignment.angle_deg if mapped is not None else float("nan")
         stem = safe_id(f"{pair.subject}_{row['first']}_to_{row['second']}")
         if mapped is not None:
-            write_vtk(out / f"{stem}_change.vtk", mapped[0], {"change_mm": mapped[1]})
-            write_ply(out / f"{stem}_change.ply", *mapped)
-            change_figure(*mapped, f"{pair.subject}: {row['first']} to {row['second']}", out / f"{stem}_change.png")
+            write_vtk(out / f"{stem}_change.vtk", mapped.surface, {"change_mm": mapped.change})
+            write_ply(out / f"{stem}_change.ply", mapped.surface, mapped.change)
+            shown = mapped.lighter(DISPLAY_STEP)  # what is drawn (PNG, page): the files keep full resolution
+            change_figure(*shown, f"{pair.subject}: {row['first']} to {row['second']}", out / f"{stem}_change.png")
+            if len(views) < PAGE_VIEWS:
+                views.append(pair_view(row, *shown, change_score))
         rows.append(row)
         logger.info("%s: %s beyond test-retest noise", stem, "changed" if row["changed"] else "no change")
     write_csv(rows, out / "progression.csv")
     document = {"change_score": change_score, "level": level, "stable_pairs": calibration.pairs, "pairs": rows}
+    write_progression_page(out / "progression.html", rows, views, document)
     return write_json(document, out / "progression.json")
 
 

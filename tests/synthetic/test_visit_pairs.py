@@ -48,3 +48,17 @@ def test_pairs_are_drawn_again_alike_from_their_seed(pairs, tmp_path):
     for name in ("S001_v1.nii.gz", "P000_v0.nii.gz"):
         again, before = nib.load(tmp_path / "images" / name), nib.load(pairs / "images" / name)
         assert np.array_equal(np.asarray(again.dataobj), np.asarray(before.dataobj))
+
+
+def test_the_truth_of_where_it_changed_is_kept_for_progressing_pairs_only(pairs):
+    """The noise-free changed region lies in the first visit's world space: on its surface, and mostly inside the
+    first visit's muscle (the disease takes tissue away)."""
+    assert sorted(p.name for p in (pairs / "truth").iterdir()) == ["P000_changed.nii.gz", "P001_changed.nii.gz"]
+    truth, first = nib.load(pairs / "truth" / "P000_changed.nii.gz"), nib.load(pairs / "images" / "P000_v0.nii.gz")
+    changed = np.argwhere(np.asarray(truth.dataobj) > 0)
+    assert len(changed) > 20
+    world = changed @ truth.affine[:3, :3].T + truth.affine[:3, 3]
+    voxels = np.rint((world - first.affine[:3, 3]) @ np.linalg.inv(first.affine[:3, :3]).T).astype(int)
+    inside = np.all((voxels >= 0) & (voxels < first.shape), axis=1)
+    hit = np.asarray(first.dataobj)[tuple(voxels[inside].T)] > 0
+    assert inside.mean() > 0.95 and hit.mean() > 0.5

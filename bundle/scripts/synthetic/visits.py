@@ -7,7 +7,9 @@ base strength drawn in ``[0, max_base_strength]`` at the first visit and at the 
 one draw of the disease (same site, same side): only its strength changes. Stable pairs are healthy at both visits.
 
 Layout of ``output_dir``: ``images/<subject>_v<k>.<format>``; ``datalist.json`` whose subjects carry ``subject`` and
-``visit`` (``scripts.data.visits`` pairs them); ``pairs.csv``, each pair's kind, strengths and changed region.
+``visit`` (``scripts.data.visits`` pairs them); ``pairs.csv``, each pair's kind, strengths and changed region;
+``truth/<subject>_changed.nii.gz`` for each progressing pair, the voxels the disease's growth changed (no rater, no
+re-pose: in the first visit's pose and world space, where a change map on the first visit's surface can be checked).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from ..data.files import write_csv, write_json, write_labelmap
 from ..layout import cohort_datalist
+from . import phantoms
 from .diseases import apply_disease, check_disease, check_strength
 from .healthy import HEALTHY_SHAPES
 from .labelmaps import make_labelmap
@@ -32,6 +35,23 @@ def _visit_shape(shape: MuscleShape, pose: np.random.Generator, max_rotation_deg
     posed = copy.deepcopy(shape)
     posed.rotation_deg = tuple(float(a) for a in pose.uniform(-max_rotation_deg, max_rotation_deg, size=3))
     return posed
+
+
+def changed_region(
+    first: MuscleShape, second: MuscleShape, spacing, margin_mm: float = 8.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the disease changed the muscle between the visits, without noise: the voxels inside exactly one of the
+    two shapes, both in the first visit's pose, on a grid around the first (its world space is the first visit's)."""
+    grid, affine = phantoms.world_grid(first, tuple(float(s) for s in spacing), margin_mm + 4.0)
+    return phantoms.inside(first, grid) ^ phantoms.inside(second, grid), affine
+
+
+def _diseased(shape: MuscleShape, disease: str, strength: float, seed_seq) -> MuscleShape:
+    """``shape`` with the disease at ``strength`` (one draw of it per ``seed_seq``); unchanged at strength 0."""
+    if strength > 0:
+        shape = copy.deepcopy(shape)
+        apply_disease(shape, disease, strength, np.random.default_rng(seed_seq))
+    return shape
 
 
 def generate_visit_pairs(
@@ -65,9 +85,12 @@ def generate_visit_pairs(
             strengths = (base, base + step) if kind == "progressing" else (0.0, 0.0)
             subject = f"{kind[0].upper()}{index:03d}"
             for visit, (strength, visit_rng) in enumerate(zip(strengths, streams[3].spawn(2), strict=True)):
-                shape = _visit_shape(muscle, visit_rng, max_rotation_deg)
-                if strength > 0:  # one draw of the disease for both visits: its site and side stay
-                    apply_disease(shape, disease, strength, np.random.default_rng(streams[2].bit_generator.seed_seq))
+                posed = _visit_shape(muscle, visit_rng, max_rotation_deg)  # one draw of the disease for both visits
+                shape = _diseased(posed, disease, strength, streams[2].bit_generator.seed_seq)
+                if visit == 0 and kind == "progressing":  # the truth of where it changed, in the first visit's pose
+                    second = _diseased(posed, disease, strengths[1], streams[2].bit_generator.seed_seq)
+                    changed, changed_affine = changed_region(shape, second, spacing)
+                    write_labelmap(changed.astype(np.uint8), changed_affine, out / f"truth/{subject}_changed.nii.gz")
                 shift = visit_rng.uniform(0.0, 1.0, size=3) * np.asarray(spacing, dtype=float)
                 offset = realism.rater_offset(visit_rng)
                 _, mask, affine = make_labelmap(shape, spacing, 8.0, False, 1, realism, visit_rng, offset, shift)

@@ -18,6 +18,13 @@ from .postprocessing import OBSERVED_KEY, observed_region
 MISSING, EXTRA = 1, 2  # anomaly map labels: tissue the healthy shape has but the input lacks, and the reverse
 
 
+def scored_input(recon: np.ndarray, anomaly: np.ndarray) -> np.ndarray:
+    """The input mask a run scored (after label selection and islands, on the input's grid), read back from the two
+    labelmaps it wrote: the reconstruction less what the input lacks, plus what it has in excess."""
+    recon, anomaly = np.asarray(recon) > 0, np.asarray(anomaly)
+    return (recon & (anomaly != MISSING)) | (anomaly == EXTRA)
+
+
 class AnomalyMapd(MapTransform):
     """Where input and reconstruction disagree: 1 = missing tissue (expected, absent), 2 = extra tissue.
 

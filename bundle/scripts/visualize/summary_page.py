@@ -19,6 +19,7 @@ from ..data.files import atomic_path
 from ..data.geometry import crop_around
 from ..layout import SubjectFiles, summary_page
 from ..scoring.deviation import mask_surface, vertex_deviation
+from ..transforms.outputs import scored_input
 from .views3d import DISPLAY_STEP, ENVELOPE_STEP, View, views_html
 
 COLUMNS = ("id", "group", "decision", "out_of_distribution", "dice", "latent_distance", "combined", "combined_z")
@@ -33,8 +34,7 @@ def subject_view(files: SubjectFiles, row: dict, decision_score: str) -> View | 
         return None
     load = LoadImage(image_only=True, ensure_channel_first=False)
     recon_image, anomaly = (load(str(p)) for p in paths)
-    recon, anomaly = np.asarray(recon_image) > 0, np.asarray(anomaly)
-    mask = (recon & (anomaly != 1)) | (anomaly == 2)  # anomaly map: 1 = missing from the input, 2 = extra
+    recon, mask = np.asarray(recon_image) > 0, scored_input(recon_image, anomaly)
     # the box around both shapes (a voxel wider than the distance transforms need): the same surfaces, far fewer voxels
     (mask, recon), affine = crop_around(
         [mask, recon], recon_image.affine.numpy(), margin=2, align=math.lcm(DISPLAY_STEP, ENVELOPE_STEP)

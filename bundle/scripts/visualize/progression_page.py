@@ -1,0 +1,67 @@
+"""A progression run's page, ``progression.html`` beside ``progression.csv``: the pairs and every change map in 3D.
+
+Like the inference summary page it is self-contained (Plotly embedded once, nothing fetched) and shows one viewer with
+a button per pair: the first visit's surface coloured by its signed change to the second visit, in the deviation
+meshes' colours (red where the muscle lost tissue, blue where it gained; full colour at 3 mm).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..data.files import atomic_path
+from ..scoring.deviation import Surface
+from .views3d import View, views_html
+
+COLUMNS = ("subject", "first", "second", "changed", "{score}", "{score}_z", "first_decision", "second_decision",
+           "change_inward_mm", "alignment_deg")  # fmt: skip
+STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
+    "font-size:0.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
+)
+
+
+def pair_view(row: dict, surface: Surface, change: np.ndarray, change_score: str) -> View:
+    """One pair's change map (best taken at ``views3d.DISPLAY_STEP``) as a 3D view, titled by the decision and
+    captioned by the deciding change."""
+    z = row.get(f"{change_score}_z")
+    caption = f"{change_score} {row.get(change_score, float('nan')):.3g}" + (
+        f" ({z:.2f} test-retest SDs)" if isinstance(z, (int, float)) else ""
+    )
+    title = f"{row['subject']}: {'changed' if row.get('changed') else 'no change'}"
+    return View(html.escape(title), [(surface, change, "change (mm)")], html.escape(caption))
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
+
+
+def write_progression_page(
+    path: str | Path, rows: Sequence[dict], views: Sequence[View], document: dict, max_views: int = 40
+) -> Path:
+    """Write the page: what decided at which level, the pairs' table, and the first ``max_views`` change maps."""
+    intro = (
+        f"{len(rows)} pair(s), {sum(bool(r.get('changed')) for r in rows)} changed beyond the test-retest noise of "
+        f"{document['change_score']} at the {document['level']:.0%} level ({document['stable_pairs']} stable pairs "
+        "calibrate it)."
+    )
+    shown = list(views)[:max_views]
+    if len(rows) > len(shown):
+        intro += f" 3D views of {len(shown)} of the {len(rows)} pairs; each pair's map is also in its meshes and PNG."
+    columns = [c.format(score=document["change_score"]) for c in COLUMNS]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    table = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows)
+    page = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Progression</title><style>{STYLE}</style></head>"
+        f"<body><h1>Two visits</h1><p>{html.escape(intro)}</p><table><tr>{head}</tr>{table}</table>"
+        "<h2>Change maps</h2><p>Choose a pair: the first visit's surface, coloured by its signed distance to the "
+        "second visit's (red: the muscle moved inward, blue: outward, full colour at 3 mm). Drag to turn, scroll to "
+        f"zoom.</p>{views_html(shown)}</body></html>"
+    )
+    with atomic_path(Path(path)) as tmp:
+        tmp.write_text(page)
+    return Path(path)
