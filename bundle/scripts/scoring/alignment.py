@@ -68,13 +68,13 @@ def align_to_field(
         max_points: points used (evenly taken): enough for six parameters, and fast.
     """
     points = np.asarray(points, dtype=np.float64)[:: max(1, len(points) // max_points)]
-    gradients = np.gradient(field, *np.linalg.norm(np.asarray(affine)[:3, :3], axis=0))  # per voxel axis, in mm
-    to_world = np.asarray(affine)[:3, :3] / np.linalg.norm(np.asarray(affine)[:3, :3], axis=0)  # axis directions
+    gradients = np.gradient(field)  # per voxel step; to world mm (any affine, oblique too) by the inverse transpose
+    to_world = np.linalg.inv(np.asarray(affine, dtype=np.float64)[:3, :3])
     current = RigidTransform(np.eye(3), np.asarray(start, dtype=np.float64))
     for _ in range(iterations):
         placed = current.apply(points)
         residual = sample_field(field, affine, placed)
-        normal = np.stack([sample_field(g, affine, placed) for g in gradients], axis=1) @ to_world.T
+        normal = np.stack([sample_field(g, affine, placed) for g in gradients], axis=1) @ to_world
         weight = np.sqrt(np.minimum(1.0, robust_mm / np.maximum(np.abs(residual), 1e-12)))[:, None]  # Huber's
         centre = placed.mean(axis=0)
         jacobian = np.hstack([np.cross(placed - centre, normal), normal])
