@@ -6,7 +6,9 @@ between visits), never used for choosing anything, re-posed and re-segmented wit
 ICC(3,1), within-subject SD and MDC95 over the stable pairs; the AUC of its change (second minus first, oriented
 towards abnormal) for progressing against stable pairs; the decision's ICC and AUC against the conventional shape
 model's scores on the same files (``study.twins.TwinScorer`` fitted on the shipped model's healthy training subjects,
-paired DeLong); seconds per pair against seconds per single visit.
+paired DeLong); the AUC of the change map's own numbers (deepest inward and outward change, share of the surface
+beyond 1 mm); where the map puts the change (its top 5% of vertices against the region the generator changed,
+``_localisation``); seconds per pair against seconds per single visit.
 
     .venv/bin/python bench/progression.py [--pairs 100] [--step 0.2] [--summary bench/summaries/progression.json]
 """
@@ -18,13 +20,17 @@ import json
 import time
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 from common import BUNDLE, RESULTS, demo_cohort, machine_facts, write_result
+from scipy.spatial import cKDTree
 from sklearn.metrics import roc_auc_score
 
+from scripts.data.geometry import voxel_to_world
 from scripts.data.visits import datalist_pairs
 from scripts.layout import cohort_datalist, model_file
-from scripts.progression import CHANGE_NAMES, calibrate_change, run_progression, score_visits
+from scripts.progression import CHANGE_NAMES, calibrate_change, pair_map, run_progression, score_visits, visit_files
+from scripts.scoring.change import change_map
 from scripts.scoring.delong import delong_test
 from scripts.scoring.reliability import reliability_table
 from scripts.study.shape_model import SubjectShape, load_muscle
@@ -32,6 +38,9 @@ from scripts.study.twins import TwinScorer
 from scripts.synthetic.visits import generate_visit_pairs
 
 NOISE = {"contour_jitter": 0.04, "rater_bias_mm": 0.3, "max_rotation_deg": 2.0}
+MAP_SUMMARIES = ("change_inward_mm", "change_outward_mm", "changed_surface_fraction")
+LOCAL_DISEASES = ("focal_dent", "distal_thinning")  # where the change map is also checked (no scoring needed)
+TOP_SHARE, NEAR_MM, LOCALISED = 0.05, 2.0, 0.8  # the map's top 5% of vertices; "on the region": within 2 mm of it
 TWIN_SCORES = ("sdf_residual", "sdf_mahalanobis", "twin_flattening", "twin_ssm_flattening", "twin_combined")
 DECISION = "combined"
 
@@ -54,6 +63,34 @@ def _auc(labels, values) -> float:
     values = np.asarray(values, dtype=float)
     keep = np.isfinite(values)
     return float(roc_auc_score(np.asarray(labels)[keep], values[keep]))
+
+
+def _localisation(maps, cohort: Path) -> dict:
+    """Per progressing pair (``maps``: its subject and change map): the share of the map's top ``TOP_SHARE``
+    vertices (largest change either way) within ``NEAR_MM`` of a voxel the disease's growth changed (the generator's
+    noise-free truth); a pair whose share reaches ``LOCALISED`` has its change where the generator put it. Beside it
+    the region's own share of the surface: what vertices taken at random would score."""
+    shares, chance = [], []
+    for subject, mapped in maps:
+        truth = nib.load(cohort / "truth" / f"{subject}_changed.nii.gz")
+        near = cKDTree(voxel_to_world(np.argwhere(np.asarray(truth.dataobj) > 0), truth.affine))
+        on_region = near.query(mapped.surface.vertices)[0] <= NEAR_MM
+        top = np.argsort(-np.abs(mapped.change), kind="stable")[: max(1, int(TOP_SHARE * len(mapped.change)))]
+        shares.append(float(np.mean(on_region[top])))
+        chance.append(float(np.mean(on_region)))
+    return {
+        "top_share": TOP_SHARE, "near_mm": NEAR_MM, "localised_at": LOCALISED, "pairs": len(shares),
+        "median_share_on_region": float(np.median(shares)), "median_region_share_of_surface": float(np.median(chance)),
+        "pairs_localised": float(np.mean(np.asarray(shares) >= LOCALISED)),
+    }  # fmt: skip
+
+
+def _file_maps(cohort: Path):
+    """The change map of every progressing pair of ``cohort`` straight from its files (the map needs no model)."""
+    for pair in datalist_pairs(cohort_datalist(cohort)):
+        if pair.subject.startswith("P"):
+            first, second = (load_muscle(str(cohort / visit["image"])) for visit in (pair.first, pair.second))
+            yield pair.subject, change_map(*first, *second)
 
 
 def main() -> None:
@@ -87,6 +124,13 @@ def main() -> None:
     twin = _twin()
     for row in visits.values():
         row.update(twin.score(SubjectShape.of_mask(*load_muscle(row["image"]))))
+    files = visit_files(work / "out" / "visits", {})
+    maps = ((p.subject, pair_map(p, files)) for p in found if p.subject.startswith("P"))
+    localisation = {args.disease: _localisation(maps, held_out)}
+    for disease in LOCAL_DISEASES:  # the map needs no scoring: other diseases straight from their files
+        cohort = work / f"{disease}_seed{args.held_out_seed}"
+        generate_visit_pairs(cohort, 0, args.pairs, args.step, disease=disease, seed=args.held_out_seed, **NOISE)
+        localisation[disease] = _localisation(_file_maps(cohort), cohort)
     pairs = document["pairs"]
     stable = [p for p in pairs if p["subject"].startswith("S")]
     firsts, seconds = ([visits[p[k]] for p in stable] for k in ("first", "second"))
@@ -95,6 +139,7 @@ def main() -> None:
     labels = [int(p["subject"].startswith("P")) for p in pairs]
     changes = {n: [_orientation(n) * (visits[p["second"]][n] - visits[p["first"]][n]) for p in pairs] for n in names}
     aucs = {n: _auc(labels, v) for n, v in changes.items()}
+    map_aucs = {n: _auc(labels, [p[n] for p in pairs]) for n in MAP_SUMMARIES}  # the change map's own numbers
     best_twin = max(TWIN_SCORES, key=lambda n: aucs[n])
     figures = {
         "pairs_stable": len(stable), "pairs_progressing": sum(labels), "step": args.step, "disease": args.disease,
@@ -104,6 +149,7 @@ def main() -> None:
         "best_twin_icc": max(reliability[n]["icc_3_1"] for n in TWIN_SCORES),
         "decision_auc": aucs[DECISION], "best_twin": best_twin, "best_twin_auc": aucs[best_twin],
         "delong_decision_vs_best_twin": delong_test(labels, changes[DECISION], changes[best_twin]),
+        "localisation": localisation, "auc_change_map": map_aucs,
         "changed_decisions_stable": float(np.mean([p["changed"] for p in stable])),
         "changed_decisions_progressing": float(np.mean([p["changed"] for p in pairs if p["subject"].startswith("P")])),
         "seconds_per_visit": visit_seconds, "seconds_per_pair": pair_seconds,
