@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from scripts.scoring.alignment import RigidTransform, align_to_field, rotation_of
+from scripts.scoring.change import change_map
 from scripts.scoring.deviation import distance_field, mask_surface
 
 SPACING = 1.0
@@ -56,8 +57,6 @@ def test_a_known_turn_and_shift_are_found_even_with_a_dent_in_the_target(dent):
 def test_an_oblique_grid_is_aligned_in_world_millimetres():
     """The same voxels on a grid turned by 6 degrees in the scanner (an oblique acquisition, anisotropic voxels): the
     alignment finds the turn, and the map between them is flat."""
-    from scripts.scoring.change import change_map
-
     mask, affine = _ellipsoid()
     affine = affine @ np.diag([1.0, 1.0, 1.5, 1.0])  # thicker slices
     turn = rotation_of(np.radians([0.0, 6.0, 0.0]))

@@ -75,13 +75,12 @@ class ChangeMap:
     alignment: RigidTransform
     first: np.ndarray
     first_affine: np.ndarray
-    smooth_mm: float
 
     def lighter(self, step: int) -> tuple[Surface, np.ndarray]:
         """The first visit's surface taken every ``step``-th voxel, each vertex with the change of the nearest vertex
         of the full surface (a coarse surface lies up to a voxel off the full one: measured there, it would show
         that voxel as change)."""
-        surface = mask_surface(self.first, self.first_affine, step=step, smooth_mm=self.smooth_mm)
+        surface = mask_surface(self.first, self.first_affine, step=step)
         return surface, self.change[cKDTree(self.surface.vertices).query(surface.vertices)[1]]
 
 
@@ -102,22 +101,21 @@ def change_map(
     first_affine,
     second: np.ndarray,
     second_affine,
-    smooth_mm: float = 0.0,
     average_mm: float = MAP_AVERAGING_MM,
 ) -> ChangeMap:
     """The first visit's surface (in its world mm, where it overlays the first visit's image) and per vertex its signed
     change (mm) to the second visit's surface once the first is rigidly aligned onto the second: negative inward (the
-    muscle lost volume there), positive outward; averaged over ``average_mm`` of surface (``surface_average``).
-    ``smooth_mm`` > 0 makes both surfaces sub-voxel (as the scores' deviations); at 0 the same mask twice changes by
+    muscle lost volume there), positive outward; averaged over ``average_mm`` of surface (``surface_average``). The
+    surfaces are the masks' own (not smoothed sub-voxel as the scores' deviations): the same mask twice changes by
     exactly nothing."""
     first_affine, second_affine = np.asarray(first_affine, dtype=float), np.asarray(second_affine, dtype=float)
-    surface = mask_surface(first, first_affine, smooth_mm=smooth_mm)
-    distance = distance_field(second, second_affine, smooth_mm)  # negative inside the second visit
+    surface = mask_surface(first, first_affine)
+    distance = distance_field(second, second_affine)  # negative inside the second visit
     shift = centre_of_mass_mm(second, second_affine) - centre_of_mass_mm(first, first_affine)
     placed = align_to_field(surface.vertices, distance, second_affine, shift)
     change = -sample_field(distance, second_affine, placed.apply(surface.vertices))
     change = surface_average(surface.vertices, change, average_mm)
-    return ChangeMap(surface, change, placed, np.asarray(first), first_affine, smooth_mm)
+    return ChangeMap(surface, change, placed, np.asarray(first), first_affine)
 
 
 def change_summary(change: np.ndarray, threshold_mm: float) -> dict[str, float]:

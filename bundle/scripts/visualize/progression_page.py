@@ -15,14 +15,11 @@ import numpy as np
 
 from ..data.files import atomic_path
 from ..scoring.deviation import Surface
+from .summary_page import PAGE_STYLE, table_cell
 from .views3d import View, views_html
 
 COLUMNS = ("subject", "first", "second", "changed", "{score}", "{score}_z", "first_decision", "second_decision",
            "change_inward_mm", "alignment_deg")  # fmt: skip
-STYLE = (
-    "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
-    "font-size:0.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
-)
 
 
 def pair_view(row: dict, surface: Surface, change: np.ndarray, change_score: str) -> View:
@@ -36,31 +33,25 @@ def pair_view(row: dict, surface: Surface, change: np.ndarray, change_score: str
     return View(html.escape(title), [(surface, change, "change (mm)")], html.escape(caption))
 
 
-def _cell(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else html.escape(str(value))
-
-
-def write_progression_page(
-    path: str | Path, rows: Sequence[dict], views: Sequence[View], document: dict, max_views: int = 40
-) -> Path:
-    """Write the page: what decided at which level, the pairs' table, and the first ``max_views`` change maps."""
+def write_progression_page(path: str | Path, rows: Sequence[dict], views: Sequence[View], document: dict) -> Path:
+    """Write the page: what decided at which level, the pairs' table, and the change maps of ``views`` (those of the
+    first pairs when there are fewer views than pairs)."""
     intro = (
         f"{len(rows)} pair(s), {sum(bool(r.get('changed')) for r in rows)} changed beyond the test-retest noise of "
         f"{document['change_score']} at the {document['level']:.0%} level ({document['stable_pairs']} stable pairs "
         "calibrate it)."
     )
-    shown = list(views)[:max_views]
-    if len(rows) > len(shown):
-        intro += f" 3D views of {len(shown)} of the {len(rows)} pairs; each pair's map is also in its meshes and PNG."
+    if len(rows) > len(views):
+        intro += f" 3D views of {len(views)} of the {len(rows)} pairs; each pair's map is also in its meshes and PNG."
     columns = [c.format(score=document["change_score"]) for c in COLUMNS]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    table = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows)
+    table = "".join("<tr>" + "".join(f"<td>{table_cell(r.get(c, ''))}</td>" for c in columns) + "</tr>" for r in rows)
     page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Progression</title><style>{STYLE}</style></head>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Progression</title><style>{PAGE_STYLE}</style></head>"
         f"<body><h1>Two visits</h1><p>{html.escape(intro)}</p><table><tr>{head}</tr>{table}</table>"
         "<h2>Change maps</h2><p>Choose a pair: the first visit's surface, coloured by its signed distance to the "
         "second visit's (red: the muscle moved inward, blue: outward, full colour at 3 mm). Drag to turn, scroll to "
-        f"zoom.</p>{views_html(shown)}</body></html>"
+        f"zoom.</p>{views_html(views)}</body></html>"
     )
     with atomic_path(Path(path)) as tmp:
         tmp.write_text(page)

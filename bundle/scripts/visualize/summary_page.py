@@ -23,6 +23,10 @@ from ..transforms.outputs import scored_input
 from .views3d import DISPLAY_STEP, ENVELOPE_STEP, View, views_html
 
 COLUMNS = ("id", "group", "decision", "out_of_distribution", "dice", "latent_distance", "combined", "combined_z")
+PAGE_STYLE = (  # the report pages' look: this page and progression.html
+    "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
+    "font-size:0.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
+)
 
 
 def subject_view(files: SubjectFiles, row: dict, decision_score: str) -> View | None:
@@ -51,7 +55,8 @@ def subject_view(files: SubjectFiles, row: dict, decision_score: str) -> View | 
     return View(html.escape(title), meshes, html.escape(caption))
 
 
-def _cell(value) -> str:
+def table_cell(value) -> str:
+    """A value as a page's table shows it: numbers to four figures, text escaped."""
     if isinstance(value, float):
         return f"{value:.4g}"
     return html.escape(str(value))
@@ -71,7 +76,7 @@ def write_summary_page(
     for row in rows:
         count += 1
         if len(table) < max_rows:
-            table.append("<tr>" + "".join(f"<td>{_cell(row.get(c, ''))}</td>" for c in COLUMNS) + "</tr>")
+            table.append("<tr>" + "".join(f"<td>{table_cell(row.get(c, ''))}</td>" for c in COLUMNS) + "</tr>")
         if len(views) < max_views:
             view = subject_view(files, row, decision)
             if view is not None:
@@ -105,12 +110,8 @@ def write_summary_page(
             "extrapolation.",
         )
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    style = (
-        "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;"
-        "font-size:0.85em}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
-    )
     page = (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Inference summary</title><style>{style}</style>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Inference summary</title><style>{PAGE_STYLE}</style>"
         f"</head><body><h1>Inference summary</h1><p>{html.escape(intro)}</p>"
         + "".join(f"<p><i>{html.escape(n)}</i></p>" for n in notes)
         + f"<table><tr>{head}</tr>{''.join(table)}</table><h2>Surfaces</h2><p>Choose a subject: its surface is "
