@@ -86,6 +86,28 @@ def card_summary(figures: dict) -> dict:
     return {"benchmark": "families", **{k: figures[k] for k in keys}, "results": runs}
 
 
+def merged_summary(earlier: dict | None, new: dict) -> dict:
+    """``new`` added to a summary written by earlier runs: the benchmark runs in pieces (a condition, a seed, more
+    families), and each piece keeps its own figures. A run and family measured again are replaced; the version each
+    piece was measured with is kept beside it (``measured_with``)."""
+    if earlier is None:
+        return new
+    out = json.loads(json.dumps(earlier))
+    for name in new["families"]:
+        if name not in out["families"]:
+            out["families"].append(name)
+    out["conditions"].update(new["conditions"])
+    for role, seeds in new["seeds"].items():
+        out["seeds"][role] = sorted(set(out["seeds"].get(role, [])) | set(seeds))
+    out["decision_choice"].update(new["decision_choice"])
+    for key, run in new["results"].items():
+        kept = out["results"].setdefault(key, {"role": run["role"]})
+        for family, found in run.items():
+            if family != "role":
+                kept[family] = {**found, "measured_with": new["bundle_version"]}
+    return out
+
+
 def main() -> None:
     from scripts.synthetic.shape import DISEASES
 
@@ -125,7 +147,8 @@ def main() -> None:
     }
     write_result("families", figures, facts, args.output)
     if args.summary:
-        args.summary.write_text(json.dumps(card_summary(figures), indent=1) + "\n")
+        earlier = json.loads(args.summary.read_text()) if args.summary.exists() else None
+        args.summary.write_text(json.dumps(merged_summary(earlier, card_summary(figures)), indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -119,13 +119,16 @@ def summarise(out: Path, full_cohort: Path, timings: dict[int, dict]) -> dict:
             rows.append(dict(row, full_dice=full_dice(recon, full_cohort / "images" / Path(row["image"]).name)))
     positive = np.array([not bool(row["healthy"]) for row in rows])
     scoring_s = sum(t["scoring_s"] for t in timings.values())
+    healthy_dice = np.array([r["full_dice"] for r, p in zip(rows, positive, strict=True) if not p])
     result = {
         "folds": sorted(timings),
         "scored": len(rows),
         "subjects": len({row["id"] for row in rows}),
         "sarcopenic": len({row["id"] for row, p in zip(rows, positive, strict=True) if p}),
         "observed_fraction": float(np.mean([row["observed_fraction"] for row in rows])),
-        "full_dice_healthy": float(np.mean([r["full_dice"] for r, p in zip(rows, positive, strict=True) if not p])),
+        "full_dice_healthy": float(healthy_dice.mean()),
+        "full_dice_healthy_min": float(healthy_dice.min()),
+        "healthy_at_least_095": float(np.mean(healthy_dice >= 0.95)),
         "full_dice_sarcopenic": float(np.mean([r["full_dice"] for r, p in zip(rows, positive, strict=True) if p])),
         "observed_dice_healthy": float(np.mean([r["dice"] for r, p in zip(rows, positive, strict=True) if not p])),
         "seconds_per_subject": scoring_s / len(rows),

@@ -58,3 +58,24 @@ def test_family_figures_compare_each_score_with_its_twin_and_the_summary_keeps_t
     assert summary["auc"]["combined_z"] == pytest.approx(figures["scores"]["combined_z"], abs=1e-3)
     low, high = summary["combined_ci"]
     assert low <= summary["auc"]["combined_z"] <= high
+
+
+def test_a_summary_grows_run_by_run_and_keeps_what_each_piece_was_measured_with():
+    def piece(version: str, key: str, family: str, auc: float) -> dict:
+        return {
+            "bundle_version": version,
+            "conditions": {key.split("_seed")[0]: {"strength": 0.4}},
+            "seeds": {"held_out": [int(key.split("_seed")[1])]},
+            "families": [family],
+            "decision_choice": {},
+            "results": {key: {"role": "held_out", family: {"auc": {"combined_z": auc}}}},
+        }
+
+    first = families.merged_summary(None, piece("0.7.0", "mild_seed22", "A", 0.9))
+    grown = families.merged_summary(first, piece("0.8.1", "mild_seed22", "B", 0.6))
+    grown = families.merged_summary(grown, piece("0.8.1", "mild_seed23", "A", 0.7))
+    assert grown["families"] == ["A", "B"] and grown["seeds"]["held_out"] == [22, 23]
+    assert grown["bundle_version"] == "0.7.0" and "measured_with" not in grown["results"]["mild_seed22"]["A"]
+    assert grown["results"]["mild_seed22"]["B"] == {"auc": {"combined_z": 0.6}, "measured_with": "0.8.1"}
+    assert grown["results"]["mild_seed23"]["A"]["auc"]["combined_z"] == 0.7
+    assert first["families"] == ["A"]  # the earlier summary is not changed in place

@@ -86,3 +86,30 @@ def test_prepare_batch_hands_the_engines_what_they_need():
     assert inputs.shape == (2, 5, 3) and targets.shape == (2, 5, 1) and kwargs["case_index"].tolist() == [3, 1]
     inputs, label, args, kwargs = FitPrepareBatch()(batch, torch.device("cpu"))
     assert label is batch["label"] and torch.equal(kwargs["occupancy"], batch["occupancy"])
+
+
+class Ellipsoids(torch.nn.Module):
+    """A decoder whose code sets the radii of an ellipsoid centred on the origin: a shape a shift cannot imitate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sharpness = torch.nn.Parameter(torch.tensor(30.0))
+
+    def decode_points(self, codes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        radii = 0.35 + 0.15 * torch.tanh(codes[:, None, :3])
+        return (self.sharpness * (1 - ((points / radii) ** 2).sum(-1)))[..., None]
+
+
+def test_a_fitted_translation_finds_a_shape_whose_points_are_off_centre():
+    torch.manual_seed(0)
+    decoder, train_codes = Ellipsoids(), torch.randn(10, 3) * 0.3
+    points = torch.rand(2, 4000, 3) * 2 - 1
+    shifts = torch.tensor([[0.12, -0.08, 0.05], [0.0, 0.1, -0.1]])
+    with torch.no_grad():
+        occupancy = (decoder.decode_points(torch.tensor([[0.5, -0.3, 0.2]] * 2), points + shifts[:, None]) > 0).float()
+    fit = {"iterations": 150, "lr": 0.05, "points_per_iteration": 1000, "prior_weight": 0.0}
+    centred = LatentFitter(**fit).fit(decoder, points, occupancy, train_codes)
+    moved = LatentFitter(**fit, translation=True).fit(decoder, points, occupancy, train_codes)
+    assert "translation" not in centred
+    torch.testing.assert_close(moved["translation"], shifts, atol=0.02, rtol=0)
+    assert torch.all(moved["fit_point_dice"] > 0.97) and torch.all(centred["fit_point_dice"] < 0.8)

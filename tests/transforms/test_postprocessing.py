@@ -61,3 +61,28 @@ def test_written_labelmap_keeps_the_geometry(tmp_path):
     written = nib.load(tmp_path / "s1_recon.nii.gz")
     np.testing.assert_allclose(written.affine, affine.numpy(), atol=1e-6)
     np.testing.assert_array_equal(np.asarray(written.dataobj), label[0].numpy())
+
+
+class _Ball(torch.nn.Module):
+    """A ball of radius 0.2 model units around the origin, whatever the code."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))
+
+    def decode_points(self, codes: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        return (0.2 - points.norm(dim=-1, keepdim=True)) * 50
+
+
+def test_a_fitted_translation_moves_the_decoded_shape_by_it():
+    from scripts.transforms.postprocessing import DecodeLatentd
+
+    grid = MetaTensor(torch.zeros((1, 40, 40, 40), dtype=torch.uint8), affine=torch.eye(4, dtype=torch.float64))
+    centre = torch.tensor([20.0, 20.0, 20.0])
+    decode = DecodeLatentd(keys="pred", decoder=_Ball(), coordinate_scale=0.05, coarse_mm=0)
+    masses = []
+    for shift in ([0.0, 0.0, 0.0], [0.2, 0.0, -0.1]):  # model units: 4 mm and -2 mm at 0.05 per mm
+        pred = {"code": torch.zeros(2), "translation": torch.tensor(shift)}
+        recon = decode({"pred": pred, "label": grid, "centre": centre})["recon"][0].numpy()
+        masses.append(np.argwhere(recon).mean(axis=0))
+    np.testing.assert_allclose(masses[1] - masses[0], [-4.0, 0.0, 2.0], atol=0.05)

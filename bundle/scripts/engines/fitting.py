@@ -20,7 +20,9 @@ class LatentFitter:
     to ``lr_final_fraction``. A subject stops moving when its loss reaches a plateau (``PlateauStop``); every subject's
     result depends on its own points only, not on the batch it was fitted in. With ``restarts > 1`` every subject is
     fitted from several starts (the prior's mean, then random training codes) and keeps the best fit; the spread of the
-    restarts' point Dice is its stability.
+    restarts' point Dice is its stability. With ``translation`` each subject's points are also moved by a shift of its
+    own, fitted with the code (model units, returned as ``translation``): a partial observation's centre of mass is not
+    the muscle's.
     """
 
     RECORDED = ("iterations", "lr", "prior_weight", "points_per_iteration", "restarts", "patience", "min_improvement")
@@ -38,6 +40,7 @@ class LatentFitter:
         seed: int = 0,
         lr_final_fraction: float = 0.1,
         loss_smoothing: float = 0.9,
+        translation: bool = False,
     ) -> None:
         """
         Args:
@@ -49,6 +52,7 @@ class LatentFitter:
             patience, min_improvement: a subject whose loss, smoothed with weight ``loss_smoothing`` on the past,
                 has not improved by ``min_improvement`` (relative) for ``patience`` steps stops moving.
             bf16: the decoder under bfloat16 autocast; seed: of the point draws and of the restarts' starts.
+            translation: fit a shift of each subject's points with its code (the decoder sees ``points + shift``).
 
         Raises:
             ValueError: a non-positive number of iterations, points or learning rate, or a negative prior weight.
@@ -63,6 +67,7 @@ class LatentFitter:
         self.patience, self.min_improvement = patience, min_improvement
         self.bf16, self.seed = bf16, seed
         self.lr_final_fraction, self.loss_smoothing = lr_final_fraction, loss_smoothing
+        self.translation = translation
         self.loss = OccupancyLoss()
 
     def settings(self) -> dict:
@@ -96,9 +101,11 @@ class LatentFitter:
         precision = None if prior_precision is None else prior_precision.to(device=device, dtype=torch.float32)
         generator = torch.Generator().manual_seed(self.seed)
         codes = torch.nn.Parameter(initial_codes(mean, train_codes, batch, self.restarts, self.seed))
+        shift = torch.nn.Parameter(torch.zeros(len(codes), 1, 3, device=device)) if self.translation else None
         all_points = points.repeat(self.restarts, 1, 1)
         all_occupancy = occupancy.repeat(self.restarts, 1, 1)
-        optimizer = torch.optim.Adam([codes], lr=self.lr)
+        moving = [codes] if shift is None else [codes, shift]
+        optimizer = torch.optim.Adam(moving, lr=self.lr)
         frozen = [p for p in decoder.parameters() if p.requires_grad]
         for p in frozen:
             p.requires_grad_(False)
@@ -108,25 +115,30 @@ class LatentFitter:
                 for group in optimizer.param_groups:
                     group["lr"] = self._learning_rate(iteration)
                 take = torch.randperm(num_points, generator=generator)[: self.points_per_iteration].to(device)
-                _, losses = self._losses(decoder, codes, all_points[:, take], all_occupancy[:, take])
+                sampled = all_points[:, take] if shift is None else all_points[:, take] + shift
+                _, losses = self._losses(decoder, codes, sampled, all_occupancy[:, take])
                 losses = losses + self.prior_weight * prior_energy(codes, mean, precision)
                 settled = plateau.settled.to(device)
-                kept = codes.detach()[settled].clone()
+                kept = [value.detach()[settled].clone() for value in moving]
                 optimizer.zero_grad(set_to_none=True)
                 losses.sum().backward()
                 optimizer.step()
                 with torch.no_grad():  # a settled subject stops moving (its momentum would carry it on)
-                    codes[settled] = kept
+                    for value, held in zip(moving, kept, strict=True):
+                        value[settled] = held
                 if plateau.update(losses.detach().cpu(), iteration):
                     break
         finally:
             for p in frozen:
                 p.requires_grad_(True)
         with torch.no_grad():  # every fit on all of its points, then each subject's best restart
-            logits, data_losses = self._losses(decoder, codes.detach(), all_points, all_occupancy)
+            placed = all_points if shift is None else all_points + shift
+            logits, data_losses = self._losses(decoder, codes.detach(), placed, all_occupancy)
             prior = self.prior_weight * prior_energy(codes.detach(), mean, precision)
             dice = point_dice(logits, all_occupancy)
         fits = {"code": codes.detach(), "fit_loss": data_losses, "fit_prior": prior, "fit_point_dice": dice}
+        if shift is not None:
+            fits["translation"] = shift.detach()[:, 0]
         return best_restarts(fits, self.restarts, plateau.done_at)
 
 

@@ -48,7 +48,8 @@ class DecodeLatentd(MapTransform):
     Coarse-to-fine by default (``coarse_mm`` > 0); the field is evaluated in chunks of ``chunk_size`` points.
 
     Args:
-        keys: the fit (a dict holding ``code``, as ``LatentFitInferer`` returns it, or the code itself).
+        keys: the fit (a dict holding ``code``, as ``LatentFitInferer`` returns it, or the code itself); a fitted
+            ``translation`` (model units) moves the decoded shape by it.
         decoder: the trained decoder (or ensemble); coordinate_scale: model units per mm, the model's frame.
         reference_key, centre_key, output_key: the grid to decode on, the centre of mass (world mm), the result.
         coarse_mm: step in mm of the coarse lattice; 0 or less queries every voxel (``decode_dense``).
@@ -92,6 +93,9 @@ class DecodeLatentd(MapTransform):
             code = d[key]["code"] if isinstance(d[key], Mapping) else d[key]
             reference = d[self.reference_key]
             centre = np.asarray(torch.as_tensor(d[self.centre_key]).cpu(), dtype=np.float64)
+            if isinstance(d[key], Mapping) and "translation" in d[key]:  # the decoder saw points + shift
+                shift = np.asarray(torch.as_tensor(d[key]["translation"]).cpu(), dtype=np.float64)
+                centre = centre - shift.reshape(3) / self.coordinate_scale
             decode = decode_coarse_to_fine if self.coarse_mm > 0 else decode_dense
             extra = {"coarse_mm": self.coarse_mm} if self.coarse_mm > 0 else {}
             labels, _ = decode(
