@@ -42,6 +42,7 @@ OBSERVATIONS = {
     "parallel_8": {"observation": "parallel", "observation_step": 8},
     "orthogonal_1": {"observation": "orthogonal", "observation_offsets_mm": [0.0]},
     "orthogonal_3": {"observation": "orthogonal", "observation_offsets_mm": [-10.0, 0.0, 10.0]},
+    "orthogonal_off8": {"observation": "orthogonal", "observation_offsets_mm": [8.0]},
     "thick_4mm": {"observation": "thick", "observation_step": 4, "observation_thickness_mm": 4.0},
     "thick_8mm": {"observation": "thick", "observation_step": 8, "observation_thickness_mm": 8.0},
     "thick_4mm_gap_4mm": {"observation": "thick", "observation_step": 8, "observation_thickness_mm": 4.0},
@@ -248,6 +249,9 @@ def main() -> None:
     parser.add_argument("--observations", default=",".join(OBSERVATIONS))
     parser.add_argument("--work_dir", type=Path, default=RESULTS / "partial")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument(
+        "--fit_translation", choices=("true", "false"), default=None, help="the setting (default: the configs')"
+    )
     args = parser.parse_args()
     facts = machine_facts()
     work = args.work_dir.resolve()
@@ -262,6 +266,8 @@ def main() -> None:
         results[name] = {}
         for observation in args.observations.split(","):
             overrides = dict(OBSERVATIONS[observation])
+            if args.fit_translation is not None:
+                overrides["fit_translation"] = args.fit_translation == "true"
             scored = dataset
             if overrides["observation"] == "given":
                 every = overrides.pop("every")
@@ -283,6 +289,7 @@ def main() -> None:
         "bundle_version": bundle_version(),
         "observations": OBSERVATIONS,
         "folds": folds,
+        "fit_translation": args.fit_translation or "the configs' default",
         "cohorts": {name: {"dataset": str(d), "models": str(s)} for name, (d, s) in cohorts.items()},
         "results": results,
     }

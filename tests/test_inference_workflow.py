@@ -184,6 +184,8 @@ def test_a_partial_observation_is_calibrated_in_its_mode_and_scored_on_the_input
     document = json.loads((out / "scores.json").read_text())
     settings = document["model_settings"]
     assert settings["observation"] == "orthogonal" and settings["fit_iterations"] == 40
+    assert settings["fit_translation"] is True  # recalibrated with today's fit: the observed part is moved
+    assert load_checkpoint(SHIPPED_MODEL)["settings"]["values"].count("fit_translation") == 0  # 0.8.1's file
     assert document["calibration_holds"] is True and document["calibration"]["reference_subjects"] == 3
     shipped, recalibrated = (
         load_checkpoint(path)["latent_table"] for path in (SHIPPED_MODEL, tmp_path / "planes" / "model.pt")
@@ -191,6 +193,7 @@ def test_a_partial_observation_is_calibrated_in_its_mode_and_scored_on_the_input
     assert torch.equal(shipped["codes.weight"], recalibrated["codes.weight"])  # the model's own codes, untouched
     for row in document["subjects"]:
         assert 0.05 < row["observed_fraction"] < 0.6 and row["dice"] > 0.8, row  # compared where it was seen
+        assert 0 <= row["fit_shift_mm"] < 10, row  # planes 8 mm around the centre: a few mm at most
     for source in sorted(mixed_folder.iterdir()):
         stem, ext = source.name.split(".", 1)
         for kind in ("recon", "anomaly_map"):

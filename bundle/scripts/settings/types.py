@@ -39,6 +39,7 @@ TYPES: dict[str, str] = {
     "fit_prior_weight": "float",
     "fit_patience": "int",
     "fit_min_improvement": "float",
+    "fit_translation": "bool",
     "surface_fraction": "float",
     "observation": "str",
     "observation_step": "int",

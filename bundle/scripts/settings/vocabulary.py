@@ -36,6 +36,7 @@ FIT = (
     "fit_prior_weight",
     "fit_patience",
     "fit_min_improvement",
+    "fit_translation",
     "surface_fraction",
 )
 OBSERVATION = (
@@ -58,8 +59,10 @@ def migrated(values: dict) -> dict:
     """Settings written by earlier versions, in today's terms: before 0.5.0 every model was one decoder
     (``ensemble_size`` 1); before 0.5.1 its residual links and the fit's early stop were fixed (``residual`` true,
     ``fit_patience`` 50, ``fit_min_improvement`` 2e-3); before 0.4.0 sparse slices were ``sparse_step`` and
-    ``sparse_axis``, the parallel mode now."""
-    values = {"ensemble_size": 1, "residual": True, "fit_patience": 50, "fit_min_improvement": 2e-3, **values}
+    ``sparse_axis``, the parallel mode now; before 0.8.2 no fit moved a partial observation (``fit_translation``
+    false)."""
+    earlier = {"ensemble_size": 1, "residual": True, "fit_patience": 50, "fit_min_improvement": 2e-3}
+    values = {**earlier, "fit_translation": False, **values}
     if "observation" in values or "sparse_step" not in values:
         return values
     step, axis = int(values.pop("sparse_step")), int(values.pop("sparse_axis", 2))

@@ -23,6 +23,7 @@ from ..networks.ensemble import inside
 from ..scoring.deviation import SURFACE_SMOOTHING_MM
 from ..scoring.subject import score_subject
 
+SHIFT_KEY = "fit_shift_mm"  # how far a partial observation's fit moved the shape from its centre of mass, mm
 OBSERVED_KEY = "label_observed"  # the observed voxels of the input's grid, under a partial observation
 
 
@@ -49,7 +50,8 @@ class DecodeLatentd(MapTransform):
 
     Args:
         keys: the fit (a dict holding ``code``, as ``LatentFitInferer`` returns it, or the code itself); a fitted
-            ``translation`` (model units) moves the decoded shape by it.
+            ``translation`` (model units) moves the decoded shape by it, and its length in mm is written under
+            ``fit_shift_mm`` (a row's column).
         decoder: the trained decoder (or ensemble); coordinate_scale: model units per mm, the model's frame.
         reference_key, centre_key, output_key: the grid to decode on, the centre of mass (world mm), the result.
         coarse_mm: step in mm of the coarse lattice; 0 or less queries every voxel (``decode_dense``).
@@ -94,8 +96,11 @@ class DecodeLatentd(MapTransform):
             reference = d[self.reference_key]
             centre = np.asarray(torch.as_tensor(d[self.centre_key]).cpu(), dtype=np.float64)
             if isinstance(d[key], Mapping) and "translation" in d[key]:  # the decoder saw points + shift
-                shift = np.asarray(torch.as_tensor(d[key]["translation"]).cpu(), dtype=np.float64)
-                centre = centre - shift.reshape(3) / self.coordinate_scale
+                shift_mm = (
+                    np.asarray(torch.as_tensor(d[key]["translation"]).cpu(), dtype=np.float64) / self.coordinate_scale
+                )
+                centre = centre - shift_mm.reshape(3)
+                d[SHIFT_KEY] = float(np.linalg.norm(shift_mm))
             decode = decode_coarse_to_fine if self.coarse_mm > 0 else decode_dense
             extra = {"coarse_mm": self.coarse_mm} if self.coarse_mm > 0 else {}
             labels, _ = decode(
@@ -156,7 +161,9 @@ class ScoreSubjectd(MapTransform):
         mask_key, recon_key = self.keys
         row: dict = {"id": str(d.get(self.id_key, "")), "image": str(d[mask_key].meta.get("filename_or_obj", ""))}
         row.update({key: d[key] for key in self.IDENTITY if key in d})
-        row.update({key: float(torch.as_tensor(d[key])) for key in ("islands", "island_volume_ml") if key in d})
+        row.update(
+            {key: float(torch.as_tensor(d[key])) for key in ("islands", "island_volume_ml", SHIFT_KEY) if key in d}
+        )
         mask = np.asarray(torch.as_tensor(d[mask_key])[0].cpu(), dtype=bool)
         recon = np.asarray(torch.as_tensor(d[recon_key])[0].cpu(), dtype=bool)
         measured = score_subject(mask, recon, d[mask_key].affine, observed_region(d, self.observed_key), self.smooth_mm)
