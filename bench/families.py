@@ -68,8 +68,8 @@ def card_summary(figures: dict) -> dict:
     """The figures the model card quotes, per run and family: the decision score, the two regional scores and their
     twins, the best INR-free score with the paired test against it, the abnormal axis against its twin; and the
     decision score chosen leaving each family out."""
-    keep = ("combined_z", "regional_flattening_z", "regional_atrophy_z", "twin_flattening", "twin_ssm_atrophy")
-    keep += ("twin_combined", "sdf_mahalanobis", "axis_score", "ssm_axis_score")
+    keep = ("combined_z", "regional_flattening_z", "regional_atrophy_z", "latent_distance_z", "twin_flattening")
+    keep += ("twin_ssm_atrophy", "twin_combined", "sdf_mahalanobis", "axis_score", "ssm_axis_score")
     runs = {}
     for key, result in figures["results"].items():
         runs[key] = {"role": result["role"]}

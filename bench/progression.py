@@ -8,7 +8,9 @@ towards abnormal) for progressing against stable pairs; the decision's ICC and A
 model's scores on the same files (``study.twins.TwinScorer`` fitted on the shipped model's healthy training subjects,
 paired DeLong); the AUC of the change map's own numbers (deepest inward and outward change, share of the surface
 beyond 1 mm); where the map puts the change (its top 5% of vertices against the region the generator changed,
-``_localisation``); seconds per pair against seconds per single visit.
+``_localisation``); seconds per pair against seconds per visit (scored with the pair, without outputs of its own) and
+against seconds per subject scored as a user scores one (overlays, meshes and summary page, as a pair has its change
+meshes, figure and page).
 
     .venv/bin/python bench/progression.py [--pairs 100] [--step 0.2] [--summary bench/summaries/progression.json]
 """
@@ -37,6 +39,7 @@ from scripts.study.shape_model import SubjectShape, load_muscle
 from scripts.study.twins import TwinScorer
 from scripts.synthetic.visits import generate_visit_pairs
 
+USER_OUTPUTS = {"save_overlays": True, "save_meshes": True, "save_summary_page": True}  # inference.json's defaults
 NOISE = {"contour_jitter": 0.04, "rater_bias_mm": 0.3, "max_rotation_deg": 2.0}
 MAP_SUMMARIES = ("change_inward_mm", "change_outward_mm", "changed_surface_fraction")
 LOCAL_DISEASES = ("focal_dent", "distal_thinning")  # where the change map is also checked (no scoring needed)
@@ -101,6 +104,7 @@ def main() -> None:
     parser.add_argument("--disease", default="flattening")
     parser.add_argument("--calibration_seed", type=int, default=40)
     parser.add_argument("--held_out_seed", type=int, default=41)
+    parser.add_argument("--timing_pairs", type=int, default=10, help="pairs whose visits time a user's scoring")
     parser.add_argument("--summary", default=None, help="also write the card's figures to this JSON file")
     args = parser.parse_args()
     facts, work = machine_facts(), RESULTS / "progression"
@@ -116,6 +120,10 @@ def main() -> None:
     started = time.perf_counter()
     score_visits(found, str(model), work / "out" / "visits")  # timed apart: what a single visit costs
     visit_seconds = (time.perf_counter() - started) / (2 * len(found))
+    timed = found[: args.timing_pairs]  # a single subject scored as a user scores one: overlays, meshes, summary page
+    started = time.perf_counter()
+    score_visits(timed, str(model), work / "out" / "single", **USER_OUTPUTS)
+    subject_seconds = (time.perf_counter() - started) / (2 * len(timed))
     started = time.perf_counter()  # the pairs' changes, the visits already scored (reused, not scored again)
     document = json.loads(run_progression(str(model), str(work / "out"), dataset_dir=str(held_out)).read_text())
     pair_seconds = 2 * visit_seconds + (time.perf_counter() - started) / len(found)
@@ -153,7 +161,8 @@ def main() -> None:
         "changed_decisions_stable": float(np.mean([p["changed"] for p in stable])),
         "changed_decisions_progressing": float(np.mean([p["changed"] for p in pairs if p["subject"].startswith("P")])),
         "seconds_per_visit": visit_seconds, "seconds_per_pair": pair_seconds,
-        "pair_over_visit": pair_seconds / visit_seconds,
+        "pair_over_visit": pair_seconds / visit_seconds, "seconds_per_subject": subject_seconds,
+        "pair_over_subject": pair_seconds / subject_seconds,
     }  # fmt: skip
     print(json.dumps({k: v for k, v in figures.items() if k not in ("reliability", "auc_change")}, indent=1))
     write_result("progression", figures, facts)
