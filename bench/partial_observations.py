@@ -134,6 +134,7 @@ def summarise(out: Path, full_cohort: Path, timings: dict[int, dict]) -> dict:
         "observed_dice_healthy": float(np.mean([r["dice"] for r, p in zip(rows, positive, strict=True) if not p])),
         "seconds_per_subject": scoring_s / len(rows),
         "calibration_s": sum(t["calibration_s"] for t in timings.values()) / len(timings),
+        "full_dice_by_subject": {row["id"]: row["full_dice"] for row in rows},
         "auc": {},
     }
     for score in SCORES:
@@ -144,6 +145,47 @@ def summarise(out: Path, full_cohort: Path, timings: dict[int, dict]) -> dict:
         labels = np.array([int(p) for p, _ in per_subject.values()])
         result["auc"][score] = auc_with_ci(labels, np.array([np.mean(v) for _, v in per_subject.values()]))
     return result
+
+
+def card_summary(figures: dict) -> dict:
+    """The figures the model card quotes: per cohort and observation the Dice against the full mask (healthy mean,
+    worst, share at 0.95 or more; sarcopenic mean) and the decision score's AUC; the paired comparison if any."""
+    keep = ("observed_fraction", "full_dice_healthy", "full_dice_healthy_min", "healthy_at_least_095")
+    keep += ("full_dice_sarcopenic",)
+    results = {
+        cohort: {
+            name: {**{k: round(found[k], 4) for k in keep}, "auc_combined": round(found["auc"]["combined"]["auc"], 3)}
+            for name, found in observations.items()
+        }
+        for cohort, observations in figures["results"].items()
+    }
+    kept = ("bundle_version", "fit_translation", "folds", "paired_with")
+    return {"benchmark": "partial_observations", **{k: figures[k] for k in kept if k in figures}, "results": results}
+
+
+def paired_dice(earlier: dict, results: dict) -> dict:
+    """Per cohort and observation scored in both runs: this run's Dice against the full mask minus the earlier run's,
+    subject by subject (mean, subjects better, Wilcoxon signed-rank p): what a setting changed, on the same subjects."""
+    from scipy.stats import wilcoxon
+
+    out: dict = {}
+    for cohort, observations in results.items():
+        for observation, now in observations.items():
+            before = earlier.get(cohort, {}).get(observation, {}).get("full_dice_by_subject")
+            if not before:
+                continue
+            ids = sorted(set(before) & set(now["full_dice_by_subject"]))
+            a = np.array([before[i] for i in ids])
+            b = np.array([now["full_dice_by_subject"][i] for i in ids])
+            out.setdefault(cohort, {})[observation] = {
+                "subjects": len(ids),
+                "dice_before": float(a.mean()),
+                "dice_now": float(b.mean()),
+                "difference": float((b - a).mean()),
+                "better": int((b > a).sum()),
+                "p_value": float(wilcoxon(b, a).pvalue) if np.any(b != a) else 1.0,
+            }
+    return out
 
 
 def plot(results: dict, path: Path) -> Path:
@@ -249,6 +291,8 @@ def main() -> None:
     parser.add_argument("--observations", default=",".join(OBSERVATIONS))
     parser.add_argument("--work_dir", type=Path, default=RESULTS / "partial")
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--summary", type=Path, default=None, help="also write the card's figures here (small JSON)")
+    parser.add_argument("--paired_with", type=Path, default=None, help="an earlier run's JSON: Dice subject by subject")
     parser.add_argument(
         "--fit_translation", choices=("true", "false"), default=None, help="the setting (default: the configs')"
     )
@@ -293,7 +337,14 @@ def main() -> None:
         "cohorts": {name: {"dataset": str(d), "models": str(s)} for name, (d, s) in cohorts.items()},
         "results": results,
     }
+    if args.paired_with is not None:
+        earlier = json.loads(args.paired_with.read_text())["figures"]
+        figures["paired_with"] = {"run": str(args.paired_with), "fit_translation": earlier.get("fit_translation")}
+        figures["paired_with"]["its_results"] = card_summary(earlier)["results"]
+        figures["paired_with"].update(paired_dice(earlier["results"], results))
     output = write_result("partial_observations", figures, facts, args.output)
+    if args.summary:
+        args.summary.write_text(json.dumps(card_summary(figures), indent=1) + "\n")
     print(f"curve: {plot(results, output.with_suffix('.png'))}")
 
 
