@@ -105,9 +105,10 @@ def main() -> None:
     parser.add_argument("--calibration_seed", type=int, default=40)
     parser.add_argument("--held_out_seed", type=int, default=41)
     parser.add_argument("--timing_pairs", type=int, default=10, help="pairs whose visits time a user's scoring")
+    parser.add_argument("--work_dir", type=Path, default=RESULTS / "progression", help="one per disease and step")
     parser.add_argument("--summary", default=None, help="also write the card's figures to this JSON file")
     args = parser.parse_args()
-    facts, work = machine_facts(), RESULTS / "progression"
+    facts, work = machine_facts(), args.work_dir
     calibration_dir, held_out = (
         work / f"calibration_seed{args.calibration_seed}",
         work / f"pairs_seed{args.held_out_seed}",
