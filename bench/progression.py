@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--work_dir", type=Path, default=RESULTS / "progression", help="one per disease and step")
     parser.add_argument("--summary", default=None, help="also write the card's figures to this JSON file")
     args = parser.parse_args()
-    facts, work = machine_facts(), args.work_dir
+    facts, work = machine_facts(), args.work_dir.resolve()
     calibration_dir, held_out = (
         work / f"calibration_seed{args.calibration_seed}",
         work / f"pairs_seed{args.held_out_seed}",

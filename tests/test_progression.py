@@ -87,3 +87,31 @@ def test_a_model_without_a_change_calibration_is_refused_in_one_line(tiny_model,
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert last.startswith("error: ") and "has no change calibration" in last
     assert not (tmp_path / "out").exists()
+
+
+def test_files_given_from_here_are_found_and_a_pair_with_an_unreadable_visit_is_left_out(calibrated, tmp_path):
+    """Files named relative to the user's folder (scoring runs from the bundle's); a visit that cannot be scored
+    leaves its pair out with a warning naming the file, the other pairs are compared."""
+    root, model = calibrated
+    for name in ("S001_v0", "S001_v1"):
+        shutil.copy(root / "pairs" / "images" / f"{name}.nii.gz", tmp_path / f"{name}.nii.gz")
+    (tmp_path / "broken.nii.gz").write_bytes(b"not a labelmap")
+    pairs = "[['S001_v0.nii.gz','S001_v1.nii.gz'],['S001_v0.nii.gz','broken.nii.gz']]"
+    args = ["--ckpt_path", str(model), "--pairs", pairs, "--output_dir", "out", *FIT]
+    result = run_bundle_cli("scripts", "progression", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (row,) = _rows(tmp_path / "out")
+    assert (row["first"], row["second"]) == ("S001_v0", "S001_v1")
+    assert f"{tmp_path / 'broken.nii.gz'} was not scored; its pairs are left out" in result.stdout + result.stderr
+
+
+def test_a_change_calibration_with_an_unreadable_visit_is_refused_in_one_line(calibrated, tmp_path):
+    root, _ = calibrated
+    shutil.copytree(root / "pairs", tmp_path / "pairs")
+    (tmp_path / "pairs" / "images" / "S002_v1.nii.gz").write_bytes(b"not a labelmap")
+    args = ["--ckpt_path", str(SHIPPED), "--dataset_dir", str(tmp_path / "pairs"), "--output_model", "m.pt", *FIT]
+    result = run_bundle_cli("scripts", "progression", "--calibrate_change", *args, cwd=tmp_path)
+    last = result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "1 visits of stable pairs could not be scored" in last and "S002_v1.nii.gz" in last
+    assert not (tmp_path / "m.pt").exists()

@@ -112,6 +112,7 @@ def build_ensemble(members: list[str], dataset_dir: str, ckpt_dir: str, fold: in
     from .study.workflows import run_workflow
     from .tracking import sqlite_tracking_uri
 
+    dataset_dir, ckpt_dir = Path(dataset_dir).resolve(), Path(ckpt_dir).resolve()  # the workflow runs in the bundle
     assembled = assemble(members, assembled_file(ckpt_dir))
     uri = overrides.pop("tracking_uri", None) or sqlite_tracking_uri(tracking_db(ckpt_dir))
     settings = {**calibration_overrides(assembled), **overrides}

@@ -67,8 +67,19 @@ def score_visits(pairs: list[VisitPair], ckpt_path: str, visits_dir: Path, **ove
     """Every visit of ``pairs`` scored once by ``configs/inference.json`` into ``visits_dir``."""
     items = {pair.first["id"]: pair.first for pair in pairs} | {pair.second["id"]: pair.second for pair in pairs}
     inputs = [{"id": safe_id(str(i)), "image": item["image"]} for i, item in items.items()]
-    settings = {**QUIET, **overrides, "inputs": inputs, "ckpt_path": ckpt_path, "output_dir": str(visits_dir)}
+    where = {"ckpt_path": str(Path(ckpt_path).resolve()), "output_dir": str(Path(visits_dir).resolve())}
+    settings = {**QUIET, **overrides, "inputs": inputs, **where}  # the workflow runs in the bundle's folder
     run_workflow(["inference.json"], "infer", **settings)
+
+
+def scored_pairs(pairs: list[VisitPair], files: SubjectFiles) -> tuple[list[VisitPair], list[str]]:
+    """The pairs both of whose visits were scored, and the files of the visits that were not (missing, unreadable or
+    unusable: the scoring's warnings say why)."""
+    unscored = {
+        str(v["id"]): v["image"] for p in pairs for v in (p.first, p.second) if not files.scores(str(v["id"])).is_file()
+    }
+    kept = [p for p in pairs if str(p.first["id"]) not in unscored and str(p.second["id"]) not in unscored]
+    return kept, sorted(unscored.values())
 
 
 def pair_changes(pair: VisitPair, files: SubjectFiles, reference: HealthyReference) -> dict:
@@ -133,8 +144,10 @@ def run_progression(
         overrides: config ids applied to the scoring of the visits (``configs/inference.json``).
 
     Raises:
-        InputError: no change calibration, an uncalibrated ``change_score``, both or neither of the inputs.
+        InputError: no change calibration, an uncalibrated ``change_score``, both or neither of the inputs, no pair
+            with both visits scored (a pair with a visit that could not be scored is left out, with a warning).
     """
+    ckpt_path = str(Path(ckpt_path).resolve())  # the visits' scoring runs in the bundle's folder
     state, reference = _model(ckpt_path)
     if "change_calibration" not in state:
         raise InputError(
@@ -146,10 +159,15 @@ def run_progression(
     if change_score not in calibration.sd:
         raise InputError(f"--change_score {change_score}: not calibrated; one of {', '.join(sorted(calibration.sd))}")
     level = reference.level if level is None else float(level)
-    found, out = _pairs(dataset_dir, pairs), Path(output_dir)
+    found, out = _pairs(dataset_dir, pairs), Path(output_dir).resolve()
     score_visits(found, ckpt_path, out / "visits", **overrides)
     files, rows, views = visit_files(out / "visits", overrides), [], []
-    for pair in found:
+    kept, unscored = scored_pairs(found, files)
+    if not kept:
+        raise InputError(f"progression: no pair has both visits scored ({', '.join(unscored[:2])}, ...)")
+    for image in unscored:  # inference's skip_invalid: the others are still compared
+        logger.warning("progression: %s was not scored; its pairs are left out", image)
+    for pair in kept:
         row = pair_changes(pair, files, reference)
         row.update(calibration.judge(_changes_of(row), change_score, level))
         mapped = pair_map(pair, files)
@@ -175,6 +193,7 @@ def calibrate_change(ckpt_path: str, dataset_dir: str, output_path: str, **overr
     """Learn the change calibration from the datalist's stable pairs of healthy subjects (both visits healthy) and
     write the model with it to ``output_path``; other pairs are not used. The visits' scores are kept beside it, in
     ``<model name>_change_calibration/``."""
+    ckpt_path, output_path = str(Path(ckpt_path).resolve()), Path(output_path).resolve()  # scoring runs in the bundle
     state, reference = _model(ckpt_path)
     healthy = [p for p in _pairs(dataset_dir, None) if p.first.get("healthy") and p.second.get("healthy")]
     if not healthy:
@@ -182,6 +201,12 @@ def calibrate_change(ckpt_path: str, dataset_dir: str, output_path: str, **overr
     visits_dir = Path(output_path).with_name(f"{Path(output_path).stem}_change_calibration")  # the visits' scores
     score_visits(healthy, ckpt_path, visits_dir, **overrides)
     files, calibration = visit_files(visits_dir, overrides), ChangeCalibration()
+    _, unscored = scored_pairs(healthy, files)
+    if unscored:
+        raise InputError(
+            f"{dataset_dir}: {len(unscored)} visits of stable pairs could not be scored ({', '.join(unscored[:2])}"
+            f"{', ...' if len(unscored) > 2 else ''}; the warnings above say why): fix or remove them to calibrate"
+        )
     calibration.fit([_changes_of(pair_changes(p, files, reference)) for p in healthy], str(dataset_dir))
     state["change_calibration"] = calibration.state_dict()
     with atomic_path(Path(output_path)) as tmp:

@@ -35,6 +35,21 @@ def test_each_subjects_visits_are_paired_in_order_each_with_the_next(tmp_path):
     assert pairs[0].first["image"] == str(tmp_path / "a0.nii.gz")
 
 
+def test_visits_of_a_datalist_or_files_given_relative_to_here_are_found_from_anywhere(tmp_path, monkeypatch):
+    """Scoring runs from the bundle's folder: every visit's path is made absolute where it is read."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cohort").mkdir()
+    subjects = [{"id": f"a{v}", "image": f"a{v}.nii.gz", "subject": "a", "visit": v} for v in (0, 1)]
+    (tmp_path / "cohort" / "datalist.json").write_text(json.dumps({"subjects": subjects}))
+    (pair,) = datalist_pairs("cohort/datalist.json")
+    assert pair.first["image"] == str(tmp_path / "cohort" / "a0.nii.gz")
+    (given,) = file_pairs([["scans/m_2020.nii.gz", "m_2022.nii.gz"]])
+    assert (given.first["image"], given.second["image"]) == (
+        str(tmp_path / "scans" / "m_2020.nii.gz"),
+        str(tmp_path / "m_2022.nii.gz"),
+    )
+
+
 def test_explicit_pairs_name_subjects_of_the_datalist(tmp_path):
     subjects = [{"id": "p", "image": "p.nii.gz"}, {"id": "q", "image": "q.nii.gz"}]
     (pair,) = datalist_pairs(_datalist(tmp_path, subjects=subjects, pairs=[["q", "p"]]))
@@ -59,6 +74,7 @@ def test_a_datalist_without_usable_pairs_is_refused_in_one_line(tmp_path, subjec
 
 def test_file_pairs_take_their_ids_from_the_file_names():
     (pair,) = file_pairs([["/data/m_2020.nii.gz", "/other/m_2022.nrrd"]])
+    assert pair.first["image"] == "/data/m_2020.nii.gz"
     assert (pair.subject, pair.first["id"], pair.second["id"]) == ("m_2020", "m_2020", "m_2022")
     (same,) = file_pairs([["/a/m.nii.gz", "/b/m.nii.gz"]])
     assert same.first["id"] != same.second["id"]

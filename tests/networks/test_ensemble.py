@@ -76,7 +76,8 @@ def test_an_assembled_ensemble_is_calibrated_and_scores(tiny_model, second_membe
         "--dataset_dir",
         str(tiny_cohort),
         "--ckpt_dir",
-        str(tmp_path / "ens"),
+        "ens",  # named from the user's folder: the calibration runs in the bundle's
+        cwd=tmp_path,
     )
     assert built.returncode == 0, built.stderr[-3000:]
     state = load_checkpoint(tmp_path / "ens" / "model.pt")

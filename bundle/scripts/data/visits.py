@@ -39,7 +39,7 @@ def datalist_pairs(datalist_path: str | os.PathLike) -> list[VisitPair]:
     """The visit pairs of a datalist, in the order of its subjects; one line naming the file when there are none."""
     path = Path(datalist_path)
     datalist = read_json(path, "datalist")
-    items = _items(datalist, path.parent)
+    items = _items(datalist, path.parent.resolve())  # scoring runs from the bundle: a relative path would move
     if "pairs" in datalist:
         pairs = []
         for pair in datalist["pairs"]:
@@ -65,7 +65,7 @@ def datalist_pairs(datalist_path: str | os.PathLike) -> list[VisitPair]:
 
 def _file_item(path) -> dict:
     try:
-        return {"id": safe_id(image_stem(path)), "image": str(path)}
+        return {"id": safe_id(image_stem(path)), "image": str(Path(path).resolve())}
     except ValueError as error:  # not a labelmap format: the message names the file
         raise DatalistError(f"--pairs: {error}") from None
 
