@@ -64,11 +64,12 @@ def visit_files(visits_dir: Path, overrides: dict) -> SubjectFiles:
 
 
 def score_visits(pairs: list[VisitPair], ckpt_path: str, visits_dir: Path, **overrides) -> None:
-    """Every visit of ``pairs`` scored once by ``configs/inference.json`` into ``visits_dir``."""
+    """Every visit of ``pairs`` scored once by ``configs/inference.json`` into ``visits_dir``. The workflow runs in the
+    bundle's folder: the one place that hands it paths makes them absolute (visits' images are, where they are read)."""
     items = {pair.first["id"]: pair.first for pair in pairs} | {pair.second["id"]: pair.second for pair in pairs}
     inputs = [{"id": safe_id(str(i)), "image": item["image"]} for i, item in items.items()]
     where = {"ckpt_path": str(Path(ckpt_path).resolve()), "output_dir": str(Path(visits_dir).resolve())}
-    settings = {**QUIET, **overrides, "inputs": inputs, **where}  # the workflow runs in the bundle's folder
+    settings = {**QUIET, **overrides, "inputs": inputs, **where}
     run_workflow(["inference.json"], "infer", **settings)
 
 
@@ -80,6 +81,11 @@ def scored_pairs(pairs: list[VisitPair], files: SubjectFiles) -> tuple[list[Visi
     }
     kept = [p for p in pairs if str(p.first["id"]) not in unscored and str(p.second["id"]) not in unscored]
     return kept, sorted(unscored.values())
+
+
+def _some(files: list[str], shown: int = 2) -> str:
+    """The first ``shown`` files, for a one-line message."""
+    return ", ".join(files[:shown]) + (", ..." if len(files) > shown else "")
 
 
 def pair_changes(pair: VisitPair, files: SubjectFiles, reference: HealthyReference) -> dict:
@@ -147,7 +153,6 @@ def run_progression(
         InputError: no change calibration, an uncalibrated ``change_score``, both or neither of the inputs, no pair
             with both visits scored (a pair with a visit that could not be scored is left out, with a warning).
     """
-    ckpt_path = str(Path(ckpt_path).resolve())  # the visits' scoring runs in the bundle's folder
     state, reference = _model(ckpt_path)
     if "change_calibration" not in state:
         raise InputError(
@@ -159,12 +164,12 @@ def run_progression(
     if change_score not in calibration.sd:
         raise InputError(f"--change_score {change_score}: not calibrated; one of {', '.join(sorted(calibration.sd))}")
     level = reference.level if level is None else float(level)
-    found, out = _pairs(dataset_dir, pairs), Path(output_dir).resolve()
+    found, out = _pairs(dataset_dir, pairs), Path(output_dir)
     score_visits(found, ckpt_path, out / "visits", **overrides)
     files, rows, views = visit_files(out / "visits", overrides), [], []
     kept, unscored = scored_pairs(found, files)
     if not kept:
-        raise InputError(f"progression: no pair has both visits scored ({', '.join(unscored[:2])}, ...)")
+        raise InputError(f"progression: no pair has both visits scored ({_some(unscored)})")
     for image in unscored:  # inference's skip_invalid: the others are still compared
         logger.warning("progression: %s was not scored; its pairs are left out", image)
     for pair in kept:
@@ -193,7 +198,6 @@ def calibrate_change(ckpt_path: str, dataset_dir: str, output_path: str, **overr
     """Learn the change calibration from the datalist's stable pairs of healthy subjects (both visits healthy) and
     write the model with it to ``output_path``; other pairs are not used. The visits' scores are kept beside it, in
     ``<model name>_change_calibration/``."""
-    ckpt_path, output_path = str(Path(ckpt_path).resolve()), Path(output_path).resolve()  # scoring runs in the bundle
     state, reference = _model(ckpt_path)
     healthy = [p for p in _pairs(dataset_dir, None) if p.first.get("healthy") and p.second.get("healthy")]
     if not healthy:
@@ -204,8 +208,8 @@ def calibrate_change(ckpt_path: str, dataset_dir: str, output_path: str, **overr
     _, unscored = scored_pairs(healthy, files)
     if unscored:
         raise InputError(
-            f"{dataset_dir}: {len(unscored)} visits of stable pairs could not be scored ({', '.join(unscored[:2])}"
-            f"{', ...' if len(unscored) > 2 else ''}; the warnings above say why): fix or remove them to calibrate"
+            f"{dataset_dir}: {len(unscored)} visits of stable pairs could not be scored ({_some(unscored)}; the "
+            "warnings above say why): fix or remove them to calibrate"
         )
     calibration.fit([_changes_of(pair_changes(p, files, reference)) for p in healthy], str(dataset_dir))
     state["change_calibration"] = calibration.state_dict()
