@@ -105,7 +105,13 @@ def full_dice(recon_path: Path, full_path: Path) -> float:
     return float(2 * (recon & full).sum() / max(recon.sum() + full.sum(), 1))
 
 
-def summarise(out: Path, full_cohort: Path, timings: dict[int, dict]) -> dict:
+def full_mask_file(image: str, scored: Path, full_cohort: Path) -> Path:
+    """The full mask of a scored input: the input itself, or for a ``given`` cohort (``given_cohort``) the file at
+    the same place in the cohort it was made from."""
+    return full_cohort / Path(image).resolve().relative_to(scored.resolve())
+
+
+def summarise(out: Path, full_cohort: Path, timings: dict[int, dict], scored: Path | None = None) -> dict:
     """Figures of one observation over the scored folds: a subject tested in several folds (the sarcopenic ones)
     counts once in the AUC, with its calibrated scores averaged over them, as the study pools them."""
     from scripts.layout import StudyLayout, SubjectFiles
@@ -117,7 +123,8 @@ def summarise(out: Path, full_cohort: Path, timings: dict[int, dict]) -> dict:
         files = SubjectFiles(layout.scores_dir(fold))
         for row in json.loads(layout.scores(fold).read_text())["subjects"]:
             recon = files.labelmap(row["id"], "recon", row["image"])
-            rows.append(dict(row, full_dice=full_dice(recon, full_cohort / "images" / Path(row["image"]).name)))
+            full = full_mask_file(row["image"], scored or full_cohort, full_cohort)
+            rows.append(dict(row, full_dice=full_dice(recon, full)))
     positive = np.array([not bool(row["healthy"]) for row in rows])
     scoring_s = sum(t["scoring_s"] for t in timings.values())
     healthy_dice = np.array([r["full_dice"] for r, p in zip(rows, positive, strict=True) if not p])
@@ -318,7 +325,7 @@ def main() -> None:
                 scored = given_cohort(dataset, work / "cohorts" / f"{name}_given_{every}", every)
             out = work / name / observation
             timings = {fold: score_observation(source, scored, out, overrides, fold) for fold in folds}
-            results[name][observation] = summary = summarise(out, dataset, timings)
+            results[name][observation] = summary = summarise(out, dataset, timings, scored)
             auc = summary["auc"]
             print(
                 f"{name:17s} {observation:18s} folds {len(folds)} observed {summary['observed_fraction']:.3f} "

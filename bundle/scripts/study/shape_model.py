@@ -91,11 +91,17 @@ class SubjectShape:
 
     def restore(self, field: np.ndarray) -> np.ndarray:
         """The shape whose aligned field is ``field`` (e.g. a projection of ``sdf``), as a mask on this grid."""
-        forward = grid_from_voxels(self.frame, self.affine)
-        values = ndimage.affine_transform(
-            np.asarray(field, dtype=np.float32), forward[:3, :3], forward[:3, 3], self.shape, order=1, cval=BAND_MM
-        )
-        return values < 0
+        return field_to_mask(field, self.frame, self.affine, self.shape)
+
+
+def field_to_mask(field: np.ndarray, frame: ShapeFrame, affine, shape: tuple[int, ...]) -> np.ndarray:
+    """The shape whose field on the common grid of ``frame`` is ``field``, as a mask on a grid of ``shape`` and
+    ``affine`` (read trilinearly; outside the common grid is outside the shape)."""
+    forward = grid_from_voxels(frame, affine)
+    values = ndimage.affine_transform(
+        np.asarray(field, dtype=np.float32), forward[:3, :3], forward[:3, 3], tuple(shape), order=1, cval=BAND_MM
+    )
+    return values < 0
 
 
 class ShapeModel:
