@@ -28,10 +28,11 @@ from common import BUNDLE, RESULTS, demo_cohort, machine_facts, write_result
 from scipy.spatial import cKDTree
 from sklearn.metrics import roc_auc_score
 
+from scripts.change_calibration import calibrate_change
 from scripts.data.geometry import voxel_to_world
 from scripts.data.visits import datalist_pairs
 from scripts.layout import cohort_datalist, model_file
-from scripts.progression import CHANGE_NAMES, calibrate_change, pair_map, run_progression, score_visits, visit_files
+from scripts.progression import CHANGE_NAMES, pair_map, run_progression, score_visits, visit_files
 from scripts.scoring.change import change_map
 from scripts.scoring.delong import delong_test
 from scripts.scoring.reliability import reliability_table

@@ -32,6 +32,7 @@ LAYERS = (
         "study",
         "assemble",
         "progression",
+        "change_calibration",
         "progression_options",
         "arguments",
         "cli",

@@ -39,6 +39,13 @@ def test_pairs_are_scored_with_their_changes_maps_and_decisions(calibrated, tmp_
     root, model = calibrated
     stored = torch.load(model, weights_only=True)["change_calibration"]
     assert stored["pairs"] == 3 and stored["sd"]["combined_change"] > 0
+    reliability = stored["reliability"]  # the user's own test-retest figures, from the same stable pairs
+    assert {"combined", "latent_distance", "volume_input_ml"} <= set(reliability)
+    assert reliability["volume_input_ml"]["pairs"] == 3 and reliability["volume_input_ml"]["mdc95"] > 0
+    assert reliability["volume_input_ml"]["icc_3_1"] > 0.5  # three muscles of different sizes, each re-segmented
+    with open(model.with_name("model_change_calibration") / "reliability.csv") as stream:
+        table = {row["score"]: row for row in csv.DictReader(stream)}
+    assert float(table["combined"]["mdc95"]) == pytest.approx(reliability["combined"]["mdc95"])
     result = run_bundle_cli(
         "scripts", "progression", "--ckpt_path", str(model), "--dataset_dir", str(root / "pairs"),
         "--output_dir", str(tmp_path), *FIT,
@@ -56,6 +63,7 @@ def test_pairs_are_scored_with_their_changes_maps_and_decisions(calibrated, tmp_
     assert all(float(r["volume_input_ml_change"]) < 0 for r in progressing)  # the disease takes volume away
     document = json.loads((tmp_path / "progression.json").read_text())
     assert document["stable_pairs"] == 3 and document["change_score"] == "combined_change"
+    assert json.dumps(document["reliability"], sort_keys=True) == json.dumps(stored["reliability"], sort_keys=True)
     page = (tmp_path / "progression.html").read_text()
     assert page.count("<script type='application/json' id='view3d-") == 4 and "P000: " in page
 

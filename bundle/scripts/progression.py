@@ -5,8 +5,8 @@
 writes the change of each score, the fitted code's displacement (in healthy spreads, and along the abnormal axis when
 the model has one), a per-vertex change map between the two visits' masks, rigidly aligned (VTK and PLY in the first
 visit's space, a PNG of two views, and a 3D view on ``progression.html``), and the decision "changed beyond test-retest
-noise" from the model's change calibration. ``--calibrate_change`` instead learns that calibration from stable pairs
-of healthy subjects and writes the model with it.
+noise" from the model's change calibration (``change_calibration``: ``--calibrate_change`` learns it from stable pairs
+of healthy subjects).
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import torch
 
 from .checkpoints import load_checkpoint
-from .data.datalist import DatalistError
-from .data.files import atomic_path, write_csv, write_json
+from .data.files import write_csv, write_json
 from .data.visits import VisitPair, datalist_pairs, file_pairs
 from .errors import InputError
 from .layout import SubjectFiles, cohort_datalist, safe_id
@@ -52,7 +50,7 @@ MAP_THRESHOLD_MM = 1.0  # a vertex "changed" in the map's summary beyond this
 EMPTY_MAP = dict.fromkeys(change_summary(np.zeros(1), MAP_THRESHOLD_MM), float("nan"))  # no map: its numbers unknown
 
 
-def _pairs(dataset_dir: str | None, pairs: list | None) -> list[VisitPair]:
+def read_pairs(dataset_dir: str | None, pairs: list | None) -> list[VisitPair]:
     if (dataset_dir is None) == (pairs is None):
         raise InputError("progression: give either --dataset_dir (a datalist with visits) or --pairs, not both")
     return datalist_pairs(cohort_datalist(dataset_dir)) if dataset_dir is not None else file_pairs(pairs)
@@ -83,7 +81,7 @@ def scored_pairs(pairs: list[VisitPair], files: SubjectFiles) -> tuple[list[Visi
     return kept, sorted(unscored.values())
 
 
-def _some(files: list[str], shown: int = 2) -> str:
+def some_files(files: list[str], shown: int = 2) -> str:
     """The first ``shown`` files, for a one-line message."""
     return ", ".join(files[:shown]) + (", ..." if len(files) > shown else "")
 
@@ -114,12 +112,12 @@ def pair_map(pair: VisitPair, files: SubjectFiles) -> ChangeMap | None:
     return change_map(masks[0], affines[0], masks[1], affines[1])
 
 
-def _changes_of(row: dict) -> dict[str, float]:
+def changes_of(row: dict) -> dict[str, float]:
     names = [k for k in row if k.endswith("_change") and k != "axis_change"] + [k for k in CODE_KEYS if k in row]
     return {name: row[name] for name in names}
 
 
-def _model(ckpt_path: str) -> tuple[dict, HealthyReference]:
+def calibrated_model(ckpt_path: str) -> tuple[dict, HealthyReference]:
     state = load_checkpoint(ckpt_path, map_location="cpu")
     if "reference" not in state:
         raise InputError(f"{ckpt_path}: not a calibrated model of this bundle (no healthy reference)")
@@ -153,7 +151,7 @@ def run_progression(
         InputError: no change calibration, an uncalibrated ``change_score``, both or neither of the inputs, no pair
             with both visits scored (a pair with a visit that could not be scored is left out, with a warning).
     """
-    state, reference = _model(ckpt_path)
+    state, reference = calibrated_model(ckpt_path)
     if "change_calibration" not in state:
         raise InputError(
             f"{ckpt_path}: this model has no change calibration; learn one from stable pairs of healthy subjects "
@@ -164,17 +162,17 @@ def run_progression(
     if change_score not in calibration.sd:
         raise InputError(f"--change_score {change_score}: not calibrated; one of {', '.join(sorted(calibration.sd))}")
     level = reference.level if level is None else float(level)
-    found, out = _pairs(dataset_dir, pairs), Path(output_dir)
+    found, out = read_pairs(dataset_dir, pairs), Path(output_dir)
     score_visits(found, ckpt_path, out / "visits", **overrides)
     files, rows, views = visit_files(out / "visits", overrides), [], []
     kept, unscored = scored_pairs(found, files)
     if not kept:
-        raise InputError(f"progression: no pair has both visits scored ({_some(unscored)})")
+        raise InputError(f"progression: no pair has both visits scored ({some_files(unscored)})")
     for image in unscored:  # inference's skip_invalid: the others are still compared
         logger.warning("progression: %s was not scored; its pairs are left out", image)
     for pair in kept:
         row = pair_changes(pair, files, reference)
-        row.update(calibration.judge(_changes_of(row), change_score, level))
+        row.update(calibration.judge(changes_of(row), change_score, level))
         mapped = pair_map(pair, files)
         row.update(change_summary(mapped.change, MAP_THRESHOLD_MM) if mapped is not None else EMPTY_MAP)
         row["alignment_deg"] = mapped.alignment.angle_deg if mapped is not None else float("nan")
@@ -189,31 +187,7 @@ def run_progression(
         rows.append(row)
         logger.info("%s: %s beyond test-retest noise", stem, "changed" if row["changed"] else "no change")
     write_csv(rows, out / "progression.csv")
-    document = {"change_score": change_score, "level": level, "stable_pairs": calibration.pairs, "pairs": rows}
+    document = {"change_score": change_score, "level": level, "stable_pairs": calibration.pairs}
+    document.update(reliability=calibration.reliability, pairs=rows)
     write_progression_page(out / "progression.html", rows, views, document)
     return write_json(document, out / "progression.json")
-
-
-def calibrate_change(ckpt_path: str, dataset_dir: str, output_path: str, **overrides) -> Path:
-    """Learn the change calibration from the datalist's stable pairs of healthy subjects (both visits healthy) and
-    write the model with it to ``output_path``; other pairs are not used. The visits' scores are kept beside it, in
-    ``<model name>_change_calibration/``."""
-    state, reference = _model(ckpt_path)
-    healthy = [p for p in _pairs(dataset_dir, None) if p.first.get("healthy") and p.second.get("healthy")]
-    if not healthy:
-        raise DatalistError(f"{dataset_dir}: no pair whose two visits are marked healthy")
-    visits_dir = Path(output_path).with_name(f"{Path(output_path).stem}_change_calibration")  # the visits' scores
-    score_visits(healthy, ckpt_path, visits_dir, **overrides)
-    files, calibration = visit_files(visits_dir, overrides), ChangeCalibration()
-    _, unscored = scored_pairs(healthy, files)
-    if unscored:
-        raise InputError(
-            f"{dataset_dir}: {len(unscored)} visits of stable pairs could not be scored ({_some(unscored)}; the "
-            "warnings above say why): fix or remove them to calibrate"
-        )
-    calibration.fit([_changes_of(pair_changes(p, files, reference)) for p in healthy], str(dataset_dir))
-    state["change_calibration"] = calibration.state_dict()
-    with atomic_path(Path(output_path)) as tmp:
-        torch.save(state, tmp)
-    logger.info("change calibration from %d stable pairs written to %s", calibration.pairs, output_path)
-    return Path(output_path)

@@ -54,7 +54,8 @@ def run_progression_command(args: argparse.Namespace, overrides: dict) -> str:
             return str(generate_visit_pairs(**{**options, "spacing": tuple(float(s) for s in options["spacing"])}))
         except (TypeError, ValueError) as error:
             raise CommandLineError(str(error)) from None
-    from .progression import calibrate_change, run_progression
+    from .change_calibration import calibrate_change
+    from .progression import run_progression
 
     if args.calibrate_change:
         if args.dataset_dir is None or args.output_model is None:

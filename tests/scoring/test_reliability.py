@@ -57,9 +57,14 @@ def test_the_change_calibration_decides_beyond_the_stable_pairs_spread_and_survi
     assert judged["combined_change_z"] == pytest.approx(
         (0.3 - calibration.mean["combined_change"]) / calibration.sd["combined_change"]
     )
+    calibration.reliability = {"combined": {"icc_3_1": 0.4, "within_subject_sd": 0.3, "mdc95": 0.8, "pairs": 200}}
     again = ChangeCalibration()
     again.load_state_dict(calibration.state_dict())
     assert again.state_dict() == calibration.state_dict() and again.ready
+    assert again.reliability["combined"]["mdc95"] == 0.8
+    older = {k: v for k, v in calibration.state_dict().items() if k != "reliability"}  # a model file of 0.8.2
+    again.load_state_dict(older)
+    assert again.reliability == {} and again.sd == calibration.sd
     with pytest.raises(InputError, match="--change_score dice_change: the change calibration has no spread for it"):
         again.judge({"dice_change": 0.1}, "dice_change", 0.95)
 

@@ -80,6 +80,7 @@ class ChangeCalibration:
         self.mean: dict[str, float] = {}
         self.sd: dict[str, float] = {}
         self.pairs = 0
+        self.reliability: dict[str, dict[str, float]] = {}  # per score, on these pairs (``reliability_table``)
 
     @property
     def ready(self) -> bool:
@@ -112,7 +113,9 @@ class ChangeCalibration:
         return {**judged, "changed": bool(abs(judged[f"{name}_z"]) > self.threshold(level))}
 
     def state_dict(self) -> dict:
-        return {"mean": dict(self.mean), "sd": dict(self.sd), "pairs": self.pairs}
+        reliability = {name: dict(row) for name, row in self.reliability.items()}
+        return {"mean": dict(self.mean), "sd": dict(self.sd), "pairs": self.pairs, "reliability": reliability}
 
     def load_state_dict(self, state: dict) -> None:
         self.mean, self.sd, self.pairs = dict(state["mean"]), dict(state["sd"]), int(state["pairs"])
+        self.reliability = {name: dict(row) for name, row in state.get("reliability", {}).items()}  # none before 0.8.3
