@@ -66,6 +66,7 @@ def test_pairs_are_scored_with_their_changes_maps_and_decisions(calibrated, tmp_
     assert json.dumps(document["reliability"], sort_keys=True) == json.dumps(stored["reliability"], sort_keys=True)
     page = (tmp_path / "progression.html").read_text()
     assert page.count("<script type='application/json' id='view3d-") == 4 and "P000: " in page
+    assert "<h2>Test-retest reliability</h2>" in page and "<td>volume_input_ml</td>" in page
 
 
 def test_one_file_twice_changes_nothing_and_a_copy_only_within_the_fits_noise(calibrated, tmp_path):

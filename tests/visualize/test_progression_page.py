@@ -41,3 +41,12 @@ def test_the_page_has_every_pair_in_its_table_and_draws_the_maps_it_was_given(tm
     assert figure["caption"] == "combined_change 1.7 (3.20 test-retest SDs)"
     assert "&lt;b&gt;P000&lt;/b&gt;: changed" in page
     assert len(figure["data"]) == 1 and figure["data"][0]["type"] == "mesh3d"
+    assert "Test-retest reliability" not in page  # a calibration learned before 0.8.3 has no table
+
+
+def test_the_page_shows_the_calibrations_test_retest_table(tmp_path):
+    reliability = {"combined": {"icc_3_1": 0.43, "within_subject_sd": 0.3, "mdc95": 0.82, "pairs": 20}}
+    document = {"change_score": "combined_change", "level": 0.95, "stable_pairs": 20, "reliability": reliability}
+    page = write_progression_page(tmp_path / "progression.html", [], [], document).read_text()
+    assert "<h2>Test-retest reliability</h2>" in page and "<th>mdc95</th>" in page
+    assert "<tr><td>combined</td><td>0.43</td><td>0.3</td><td>0.82</td><td>20</td></tr>" in page

@@ -33,9 +33,28 @@ def pair_view(row: dict, surface: Surface, change: np.ndarray, change_score: str
     return View(html.escape(title), [(surface, change, "change (mm)")], html.escape(caption))
 
 
+def reliability_html(reliability: dict[str, dict[str, float]]) -> str:
+    """The scores' test-retest table from the change calibration's stable pairs; nothing when it has none."""
+    if not reliability:
+        return ""
+    names = ("icc_3_1", "within_subject_sd", "mdc95", "pairs")
+    head = "<tr><th>score</th>" + "".join(f"<th>{n}</th>" for n in names) + "</tr>"
+    body = "".join(
+        f"<tr><td>{html.escape(score)}</td>"
+        + "".join(f"<td>{table_cell(row.get(n, ''))}</td>" for n in names)
+        + "</tr>"
+        for score, row in reliability.items()
+    )
+    return (
+        "<h2>Test-retest reliability</h2><p>On the stable pairs that calibrate the change: a score's change smaller "
+        f"than its MDC95 lies within the test-retest noise.</p><table>{head}{body}</table>"
+    )
+
+
 def write_progression_page(path: str | Path, rows: Sequence[dict], views: Sequence[View], document: dict) -> Path:
-    """Write the page: what decided at which level, the pairs' table, and the change maps of ``views`` (those of the
-    first pairs when there are fewer views than pairs)."""
+    """Write the page: what decided at which level, the pairs' table, the scores' test-retest reliability (when the
+    calibration has it), and the change maps of ``views`` (those of the first pairs when there are fewer views than
+    pairs)."""
     intro = (
         f"{len(rows)} pair(s), {sum(bool(r.get('changed')) for r in rows)} changed beyond the test-retest noise of "
         f"{document['change_score']} at the {document['level']:.0%} level ({document['stable_pairs']} stable pairs "
@@ -49,6 +68,7 @@ def write_progression_page(path: str | Path, rows: Sequence[dict], views: Sequen
     page = (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Progression</title><style>{PAGE_STYLE}</style></head>"
         f"<body><h1>Two visits</h1><p>{html.escape(intro)}</p><table><tr>{head}</tr>{table}</table>"
+        f"{reliability_html(document.get('reliability', {}))}"
         "<h2>Change maps</h2><p>Choose a pair: the first visit's surface, coloured by its signed distance to the "
         "second visit's (red: the muscle moved inward, blue: outward, full colour at 3 mm). Drag to turn, scroll to "
         f"zoom.</p>{views_html(views)}</body></html>"
