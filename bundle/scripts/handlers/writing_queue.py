@@ -18,7 +18,7 @@ class WritingQueue:
     """Runs a batch's writing jobs on ``threads`` background threads; ``threads=0`` runs them inline.
 
     Args:
-        threads: background threads (0: write on the caller's thread, as before 0.6.0).
+        threads: background threads (0: write on the caller's thread).
 
     Raises:
         ValueError: a negative number of threads.

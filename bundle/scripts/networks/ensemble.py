@@ -73,7 +73,7 @@ def build_decoder(ensemble_size: int = 1, **architecture) -> nn.Module:
     """The decoder a model's settings describe: an ``OccupancyDecoder``, or a ``DecoderEnsemble`` of several.
 
     Args:
-        ensemble_size: members K; 1 gives a single decoder (the form of every model before 0.5.0).
+        ensemble_size: members K; 1 gives a single decoder.
         architecture: ``latent_dim``, ``hidden_dim``, ``num_layers``, ``inject_layers``, ``fourier_features``,
             ``residual``.
 

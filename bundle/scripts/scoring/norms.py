@@ -66,7 +66,7 @@ class LatentNorm:
 
     def distance(self, codes) -> np.ndarray:
         """Distance of fitted codes from healthy fitted codes along the principal axes (standardised per axis); a
-        reference without them (written before 0.3.0) uses the Mahalanobis distance to the training codes."""
+        reference without them (an old model file) uses the Mahalanobis distance to the training codes."""
         if self.mean is None:
             raise RuntimeError("the healthy reference has no latent model; fit it first")
         if self.fit_centre is None:

@@ -66,7 +66,7 @@ class HealthyReference:
 
     @property
     def map_bins(self) -> tuple[int, ...]:
-        """The cells of the deviation maps this reference was calibrated with (models before 0.5.0 used fewer)."""
+        """The cells of the deviation maps this reference was calibrated with (an older model file may have fewer)."""
         return tuple(self.deviation.mean.shape) if self.deviation.ready else MAP_BINS
 
     @property

@@ -118,4 +118,5 @@ class ChangeCalibration:
 
     def load_state_dict(self, state: dict) -> None:
         self.mean, self.sd, self.pairs = dict(state["mean"]), dict(state["sd"]), int(state["pairs"])
-        self.reliability = {name: dict(row) for name, row in state.get("reliability", {}).items()}  # none before 0.8.3
+        older = {}  # a calibration learned before the table was kept has none
+        self.reliability = {name: dict(row) for name, row in state.get("reliability", older).items()}

@@ -88,7 +88,7 @@ SCORES: dict[str, Score] = {
 SCORE_LABELS = {name: score.label for name, score in SCORES.items()}
 # Chosen on the tuning seeds of bench/detection_power.py (see the model card).
 COMBINED_MEMBERS = ("regional_atrophy", "regional_flattening")
-LEGACY_MEMBERS = ("recon_score", "latent_distance")  # the combination of references written before 0.3.0
+LEGACY_MEMBERS = ("recon_score", "latent_distance")  # the oldest model files combine these
 
 
 def named(*kinds: str) -> tuple[str, ...]:
