@@ -28,6 +28,7 @@ from partial_observations import OBSERVATIONS, full_dice, full_mask_file
 from scripts.settings import bundle_version
 from scripts.study.observed_fit import ObservedShapeFit
 
+TWIN_SETTINGS = ("temperature_mm", "prior_weight")
 PAIRS = {
     "latent_distance": "ssm_observed_distance",
     "recon_score": "ssm_observed_recon",
@@ -188,22 +189,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="a partial_observations.py JSON")
     parser.add_argument("--work_dir", type=Path, required=True, help="that run's --work_dir")
-    parser.add_argument("--temperature_mm", type=float, default=None)
-    parser.add_argument("--prior_weight", type=float, default=None)
+    for setting in TWIN_SETTINGS:
+        parser.add_argument(f"--{setting}", type=float, default=None, help="the twin's (default: observed_fit's)")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--summary", type=Path, default=None, help="also write the card's figures here (small JSON)")
     args = parser.parse_args()
     facts = machine_facts()
     run = json.loads(args.run.read_text())["figures"]
-    settings = {k: v for k in ("temperature_mm", "prior_weight") if (v := getattr(args, k)) is not None}
-    defaults = inspect.signature(ObservedShapeFit).parameters
-    used = {k: settings.get(k, defaults[k].default) for k in ("temperature_mm", "prior_weight")}
+    defaults = inspect.signature(ObservedShapeFit).parameters  # the settings used, given or not
+    used = {k: defaults[k].default if getattr(args, k) is None else getattr(args, k) for k in TWIN_SETTINGS}
     results: dict = {}
     for name, where in run["cohorts"].items():
         dataset = Path(where["dataset"])
         model = healthy_model(dataset)
         for observation in run["results"][name]:
-            found = one_observation(args.work_dir.resolve(), name, dataset, observation, settings, model)
+            found = one_observation(args.work_dir.resolve(), name, dataset, observation, used, model)
             results.setdefault(name, {})[observation] = found
             dice, auc = found["dice"], found["auc"]
             print(
