@@ -108,6 +108,8 @@ def full_dice(recon_path: Path, full_path: Path) -> float:
 def full_mask_file(image: str, scored: Path, full_cohort: Path) -> Path:
     """The full mask of a scored input: the input itself, or for a ``given`` cohort (``given_cohort``) the file at
     the same place in the cohort it was made from."""
+    if Path(scored).resolve() == Path(full_cohort).resolve():
+        return Path(image)  # (a cohort's files may be links elsewhere: their resolved paths leave its folder)
     return full_cohort / Path(image).resolve().relative_to(scored.resolve())
 
 

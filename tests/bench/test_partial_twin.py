@@ -71,8 +71,8 @@ def test_a_scored_file_finds_its_full_mask_in_the_cohort_it_was_made_from(tmp_pa
     assert partial.full_mask_file(str(given / "healthy" / "images" / "Y_000.nii.gz"), given, full) == (
         full / "healthy" / "images" / "Y_000.nii.gz"
     )
-    same = str(full / "images" / "Y_001.nii.gz")
-    assert partial.full_mask_file(same, full, full) == full / "images" / "Y_001.nii.gz"
+    elsewhere = str(tmp_path / "linked" / "images" / "Y_001.nii.gz")  # a file of the cohort reached through a link
+    assert partial.full_mask_file(elsewhere, full, full) == tmp_path / "linked" / "images" / "Y_001.nii.gz"
 
 
 def test_the_card_summary_keeps_each_comparison_rounded():
