@@ -25,6 +25,7 @@ import numpy as np
 from common import machine_facts, write_result
 from partial_observations import OBSERVATIONS, full_dice, full_mask_file
 
+from scripts.scoring.metrics import mask_dice
 from scripts.settings import bundle_version
 from scripts.study.observed_fit import ObservedShapeFit
 
@@ -54,7 +55,8 @@ def observed_subjects(dataset: Path, model: Path, observation: dict, split: str)
         **settings,
     )
     names = ("load_transforms", "keep_input", "shape_transforms")
-    chain = [t for name in names for t in np.atleast_1d(parser.get_parsed_content(name)).tolist()]
+    parsed = [parser.get_parsed_content(name) for name in names]  # lists of transforms, or one transform
+    chain = [t for found in parsed for t in (found if isinstance(found, list) else [found])]
     transform, out = Compose(chain), []
     for item in parser.get_parsed_content("inputs"):
         d = transform(dict(item))
@@ -87,8 +89,7 @@ def twin_rows(fitter, subjects: list[dict], scored: Path, full_dataset: Path) ->
     for subject in subjects:
         fit = fitter.fit(subject["observed"], subject["region"], subject["affine"])
         full = np.asarray(nib.load(full_mask_file(subject["image"], scored, full_dataset)).dataobj) > 0
-        dice = 2 * float((fit.restored & full).sum()) / max(int(fit.restored.sum() + full.sum()), 1)
-        rows[subject["id"]] = {**fit.scores(), "full_dice": dice}
+        rows[subject["id"]] = {**fit.scores(), "full_dice": mask_dice(fit.restored, full)}
     return rows
 
 

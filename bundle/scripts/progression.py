@@ -187,7 +187,12 @@ def run_progression(
         rows.append(row)
         logger.info("%s: %s beyond test-retest noise", stem, "changed" if row["changed"] else "no change")
     write_csv(rows, out / "progression.csv")
-    document = {"change_score": change_score, "level": level, "stable_pairs": calibration.pairs}
-    document.update(reliability=calibration.reliability, pairs=rows)
+    document = {
+        "change_score": change_score,
+        "level": level,
+        "stable_pairs": calibration.pairs,
+        "reliability": calibration.reliability,
+        "pairs": rows,
+    }
     write_progression_page(out / "progression.html", rows, views, document)
     return write_json(document, out / "progression.json")

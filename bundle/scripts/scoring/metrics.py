@@ -11,6 +11,12 @@ from monai.metrics.utils import get_edge_surface_distance
 from ..data.geometry import voxel_spacing
 
 
+def mask_dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two boolean masks (1 when both are empty): the quick overlap a baseline or a twin is judged by."""
+    total = a.sum() + b.sum()
+    return float(2 * (a & b).sum() / total) if total else 1.0
+
+
 def reconstruction_metrics(mask, recon, affine) -> dict[str, float]:
     """Dice, HD95, Hausdorff, average symmetric surface distance (mm), volumes (ml) and the volumes of tissue
     outside the reconstruction (extra) or missing from it, as fractions of the input's volume."""

@@ -118,5 +118,5 @@ class ChangeCalibration:
 
     def load_state_dict(self, state: dict) -> None:
         self.mean, self.sd, self.pairs = dict(state["mean"]), dict(state["sd"]), int(state["pairs"])
-        older = {}  # a calibration learned before the table was kept has none
-        self.reliability = {name: dict(row) for name, row in state.get("reliability", older).items()}
+        # a calibration learned before the table was kept has none
+        self.reliability = {name: dict(row) for name, row in state.get("reliability", {}).items()}

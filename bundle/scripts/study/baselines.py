@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from ..data.geometry import lookup_nearest, voxel_to_world, world_to_voxel
+from ..scoring.metrics import mask_dice
 from .shape_model import SubjectShape, load_muscle
 from .twins import TwinScorer, coefficient_axis, ssm_axis_score
 
@@ -68,11 +69,6 @@ def aligned_mask(path: str, label: int = 1) -> AlignedMask:
     return AlignedMask((aligned, volume_ml, float(spreads[0] / spreads[1])), SubjectShape.of_mask(mask, affine))
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return float(2 * (a & b).sum() / total) if total else 1.0
-
-
 class VoxelPCAShapeModel:
     """PCA of flattened aligned masks; keeps the components explaining ``variance`` of the training shapes."""
 
@@ -90,7 +86,7 @@ class VoxelPCAShapeModel:
         data = masks.reshape(len(masks), -1).astype(np.float32)
         coefficients = self.pca.transform(data)
         reconstructed = self.pca.inverse_transform(coefficients) > 0.5
-        error = np.array([1 - _dice(r, d > 0.5) for r, d in zip(reconstructed, data, strict=True)])
+        error = np.array([1 - mask_dice(r, d > 0.5) for r, d in zip(reconstructed, data, strict=True)])
         mahalanobis = np.sqrt(((coefficients / self.coefficient_std) ** 2).sum(axis=1))
         return {"ssm_recon_score": error, "ssm_mahalanobis": mahalanobis}
 

@@ -22,12 +22,14 @@ import torch
 from scipy import ndimage
 
 from ..data.geometry import as_numpy_affine, voxel_to_world
+from ..scoring.change import centre_of_mass_mm
 from ..scoring.deviation import ShapeFrame
+from ..scoring.metrics import mask_dice
 from .shape_model import BAND_MM, GRID_MM, GRID_SHAPE, HALF_EXTENT_MM, ShapeModel, SubjectShape, field_to_mask
 
+NEAR_VOXELS = 3  # voxels of the observed boundary's band, where half of the fitted points are drawn
 # Rows: long, width and thickness axes of the common grid, as RAS directions (S, R, A): the frame of a muscle lying
 # along S, as the INR's inputs do once reoriented.
-NEAR_VOXELS = 3  # voxels of the observed boundary's band, where half of the fitted points are drawn
 INPUT_AXES = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
@@ -40,11 +42,6 @@ def in_input_frame(mask: np.ndarray, affine) -> SubjectShape:
     """A full healthy muscle for the twin's shape model, in the input's frame at its centre of mass."""
     subject = SubjectShape.of_mask(mask, affine)
     return SubjectShape(subject.packed, subject.shape, subject.affine, input_frame(subject.frame.centre))
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return 2.0 * float((a & b).sum()) / total if total else 1.0
 
 
 @dataclass
@@ -121,7 +118,7 @@ class ObservedShapeFit:
         if not inside.any():
             raise ValueError("no muscle voxel in the observed region")
         world = voxel_to_world(voxels.astype(np.float64), affine)
-        centre = voxel_to_world(np.argwhere(observed & region).mean(axis=0), affine)
+        centre = centre_of_mass_mm(observed & region, affine)
         local = torch.from_numpy(((world - centre) @ INPUT_AXES.T).astype(np.float32))
         target = torch.from_numpy(inside.astype(np.float32))
         coefficients = torch.zeros(self.model.kept, requires_grad=True)
@@ -143,4 +140,4 @@ class ObservedShapeFit:
             self.model.components
         )
         restored = field_to_mask(field.reshape(GRID_SHAPE), input_frame(centre + shift_mm), affine, observed.shape)
-        return ObservedFit(coefficients_found, shift_mm, restored, _dice(restored & region, observed & region))
+        return ObservedFit(coefficients_found, shift_mm, restored, mask_dice(restored & region, observed & region))
